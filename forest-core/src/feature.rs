@@ -1,0 +1,193 @@
+//! The feature spec: how named input values become the model's feature
+//! vector. It travels inside the artifact, so the trainer and every serving
+//! engine encode inputs with the same code and the same vocabularies.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ModelError;
+
+/// The ordered list of features a model reads. Feature `i` of the vector is
+/// computed from `features[i]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSpec {
+    pub features: Vec<FeatureDef>,
+}
+
+/// One input column and how it is encoded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureDef {
+    pub name: String,
+    #[serde(flatten)]
+    pub kind: FeatureKind,
+}
+
+/// How a raw text value becomes one `f32`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FeatureKind {
+    /// A number. Missing values become NaN; `inf` and `-inf` are ordinary,
+    /// extreme values.
+    Numeric,
+    /// A code from a closed vocabulary, kept sorted so that lookups are a
+    /// binary search and the spec serialises the same way every time.
+    /// Known value `v` encodes as its index; a value the vocabulary does not
+    /// hold encodes as `vocabulary.len()` (the "unseen" code, which every
+    /// split puts beside the largest known codes); missing encodes as NaN.
+    Categorical { vocabulary: Vec<String> },
+}
+
+/// The spellings of "no value" in text input. Anything else is a value.
+pub const MISSING_TOKENS: [&str; 5] = ["", "NA", "NaN", "nan", "null"];
+
+/// Whether a raw text value stands for a missing value.
+pub fn is_missing(raw: &str) -> bool {
+    MISSING_TOKENS.contains(&raw.trim())
+}
+
+impl FeatureDef {
+    /// A numeric feature.
+    pub fn numeric(name: impl Into<String>) -> Self {
+        FeatureDef {
+            name: name.into(),
+            kind: FeatureKind::Numeric,
+        }
+    }
+
+    /// A categorical feature over the given values (sorted and deduplicated
+    /// here, so callers may pass them in any order).
+    pub fn categorical(name: impl Into<String>, values: impl IntoIterator<Item = String>) -> Self {
+        let mut vocabulary: Vec<String> = values.into_iter().collect();
+        vocabulary.sort_unstable();
+        vocabulary.dedup();
+        FeatureDef {
+            name: name.into(),
+            kind: FeatureKind::Categorical { vocabulary },
+        }
+    }
+
+    /// Encodes one raw value. Fails only for a numeric feature given text
+    /// that is neither a number nor a missing token.
+    pub fn encode(&self, raw: &str) -> Result<f32, ModelError> {
+        if is_missing(raw) {
+            return Ok(f32::NAN);
+        }
+        let raw = raw.trim();
+        match &self.kind {
+            FeatureKind::Numeric => parse_number(raw).ok_or_else(|| {
+                ModelError::Input(format!(
+                    "feature '{}': '{}' is not a number",
+                    self.name,
+                    shorten(raw)
+                ))
+            }),
+            FeatureKind::Categorical { vocabulary } => Ok(category_code(vocabulary, raw)),
+        }
+    }
+}
+
+/// The code of `raw` in a sorted vocabulary, or the unseen code.
+pub fn category_code(vocabulary: &[String], raw: &str) -> f32 {
+    match vocabulary.binary_search_by(|v| v.as_str().cmp(raw)) {
+        Ok(i) => i as f32,
+        Err(_) => vocabulary.len() as f32,
+    }
+}
+
+/// Parses a decimal number as f64 first, then rounds once to f32, so that
+/// `"0.1"` gives the same `f32` whichever tool wrote the file.
+pub fn parse_number(raw: &str) -> Option<f32> {
+    raw.parse::<f64>().ok().map(|v| v as f32)
+}
+
+/// Cuts a value for an error message: a 10 MB field should not become a
+/// 10 MB log line.
+pub fn shorten(raw: &str) -> String {
+    const MAX: usize = 60;
+    if raw.len() <= MAX {
+        return raw.to_string();
+    }
+    let mut end = MAX;
+    while !raw.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &raw[..end], raw.len())
+}
+
+impl FeatureSpec {
+    pub fn len(&self) -> usize {
+        self.features.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.features.is_empty()
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.features.iter().map(|f| f.name.as_str())
+    }
+
+    /// Encodes one row given as raw values in spec order.
+    pub fn encode_row<'a>(
+        &self,
+        raw: impl IntoIterator<Item = &'a str>,
+        out: &mut Vec<f32>,
+    ) -> Result<(), ModelError> {
+        out.clear();
+        for (def, value) in self.features.iter().zip(raw) {
+            out.push(def.encode(value)?);
+        }
+        if out.len() != self.features.len() {
+            return Err(ModelError::Input(format!(
+                "expected {} values, got {}",
+                self.features.len(),
+                out.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_numbers_categories_and_gaps() {
+        let num = FeatureDef::numeric("spend");
+        assert_eq!(num.encode(" 2.5 ").unwrap(), 2.5);
+        assert_eq!(num.encode("-inf").unwrap(), f32::NEG_INFINITY);
+        assert!(num.encode("").unwrap().is_nan());
+        assert!(num.encode("NA").unwrap().is_nan());
+        let err = num.encode("abc").unwrap_err().to_string();
+        assert!(err.contains("spend") && err.contains("abc"), "{err}");
+
+        let cat = FeatureDef::categorical("region", ["W01", "E02", "E02"].map(String::from));
+        assert_eq!(cat.encode("E02").unwrap(), 0.0);
+        assert_eq!(cat.encode("W01").unwrap(), 1.0);
+        assert_eq!(cat.encode("N03").unwrap(), 2.0, "unseen code is the vocabulary size");
+        assert!(cat.encode("").unwrap().is_nan());
+    }
+
+    #[test]
+    fn long_values_are_shortened_in_errors() {
+        let huge = "x".repeat(10_000_000);
+        let err = FeatureDef::numeric("f").encode(&huge).unwrap_err().to_string();
+        assert!(err.len() < 200, "{}", err.len());
+    }
+
+    #[test]
+    fn spec_serialises_with_a_type_tag() {
+        let spec = FeatureSpec {
+            features: vec![
+                FeatureDef::numeric("a"),
+                FeatureDef::categorical("b", ["y".to_string(), "x".to_string()]),
+            ],
+        };
+        let json = serde_json::to_string(&spec).unwrap();
+        assert_eq!(
+            json,
+            r#"{"features":[{"name":"a","type":"numeric"},{"name":"b","type":"categorical","vocabulary":["x","y"]}]}"#
+        );
+        assert_eq!(serde_json::from_str::<FeatureSpec>(&json).unwrap(), spec);
+    }
+}
