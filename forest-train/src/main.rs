@@ -1,1 +1,389 @@
-fn main(){}
+//! The `forest-train` command line. Each subcommand is a thin shell over the
+//! library: parse flags, call it, print a summary a person can read.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use forest_core::{artifact, metrics, Model};
+use forest_train::csv_input::{read_csv_with_spec, read_training_csv};
+use forest_train::importance::permutation_importance;
+use forest_train::{fit, ClassWeight, Criterion, ForestParams, MaxFeatures, MaxSamples};
+
+/// Train, evaluate and inspect random-forest models in the `.forest` format.
+#[derive(Parser)]
+#[command(name = "forest-train", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a forest on a CSV table and write a .forest artifact.
+    ///
+    /// Every column except the label is a feature: numeric when all its
+    /// non-empty values are numbers, categorical otherwise. Empty cells and
+    /// NA/NaN/null are missing values, which the trees route by a learned
+    /// direction. Defaults follow scikit-learn's RandomForestClassifier.
+    Fit(FitArgs),
+    /// Score a model on a labelled CSV table.
+    Eval(EvalArgs),
+    /// Show what a .forest artifact holds: metadata, sizes, tree depths and
+    /// the most important features.
+    Inspect(InspectArgs),
+}
+
+#[derive(Args)]
+struct FitArgs {
+    /// CSV file with a header line.
+    #[arg(long)]
+    data: PathBuf,
+    /// Name of the label column.
+    #[arg(long)]
+    label: String,
+    /// Where to write the model (written atomically).
+    #[arg(long)]
+    out: PathBuf,
+    /// Number of trees.
+    #[arg(long, default_value_t = 100)]
+    trees: usize,
+    /// Split criterion: gini or entropy.
+    #[arg(long, default_value = "gini")]
+    criterion: Criterion,
+    /// Maximum tree depth; unlimited when omitted.
+    #[arg(long)]
+    max_depth: Option<usize>,
+    /// Smallest node that may be split.
+    #[arg(long, default_value_t = 2)]
+    min_samples_split: usize,
+    /// Smallest number of rows in a leaf.
+    #[arg(long, default_value_t = 1)]
+    min_samples_leaf: usize,
+    /// Features tried per split: sqrt, log2, all, a fraction (0.5) or a count (7).
+    #[arg(long, default_value = "sqrt")]
+    max_features: MaxFeatures,
+    /// Draws per bootstrap sample: all, a fraction (0.5) or a count.
+    #[arg(long, default_value = "all")]
+    max_samples: MaxSamples,
+    /// Grow every tree on all rows instead of a bootstrap sample (turns off
+    /// the OOB score).
+    #[arg(long)]
+    no_bootstrap: bool,
+    /// Class weights: none, balanced or balanced_subsample.
+    #[arg(long, default_value = "none")]
+    class_weight: ClassWeight,
+    /// Seed for bootstrap samples and feature draws.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Worker threads (default: all cores). The model is the same for any value.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Bins per feature for histogram split search (2..=255).
+    #[arg(long, default_value_t = 255)]
+    max_bins: usize,
+    /// Nodes with at least this many rows use histograms; smaller ones an
+    /// exact sorted scan.
+    #[arg(long, default_value_t = 2048)]
+    histogram_min_rows: usize,
+    /// Skip the out-of-bag score.
+    #[arg(long)]
+    no_oob: bool,
+    /// Source revision to record in the model (kept out by default so that
+    /// the same data and seed give the same bytes across commits).
+    #[arg(long, env = "FOREST_GIT_REVISION")]
+    git_revision: Option<String>,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// The .forest model.
+    #[arg(long)]
+    model: PathBuf,
+    /// Labelled CSV file with the model's feature columns.
+    #[arg(long)]
+    data: PathBuf,
+    /// Label column (default: the one the model was trained on).
+    #[arg(long)]
+    label: Option<String>,
+    /// Print one JSON object instead of a text report.
+    #[arg(long)]
+    json: bool,
+    /// Also measure permutation importance with this many shuffles per feature.
+    #[arg(long, value_name = "REPEATS")]
+    permutation_importance: Option<usize>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    /// The .forest model.
+    model: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// How many features to list, most important first.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Fit(a) => with_threads(a.threads, || cmd_fit(&a)),
+        Command::Eval(a) => with_threads(a.threads, || cmd_eval(&a)),
+        Command::Inspect(a) => cmd_inspect(&a),
+    }
+}
+
+fn with_threads<T: Send>(
+    threads: Option<usize>,
+    f: impl FnOnce() -> Result<T> + Send,
+) -> Result<T> {
+    let mut builder = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = threads {
+        if n == 0 {
+            bail!("--threads must be at least 1");
+        }
+        builder = builder.num_threads(n);
+    }
+    builder
+        .build()
+        .context("starting worker threads")?
+        .install(f)
+}
+
+fn cmd_fit(a: &FitArgs) -> Result<()> {
+    let params = ForestParams {
+        n_trees: a.trees,
+        criterion: a.criterion,
+        max_depth: a.max_depth,
+        min_samples_split: a.min_samples_split,
+        min_samples_leaf: a.min_samples_leaf,
+        max_features: a.max_features,
+        bootstrap: !a.no_bootstrap,
+        max_samples: a.max_samples,
+        class_weight: a.class_weight,
+        oob_score: !a.no_oob && !a.no_bootstrap,
+        seed: a.seed,
+        max_bins: a.max_bins,
+        histogram_min_rows: a.histogram_min_rows,
+    };
+    params.validate().map_err(anyhow::Error::msg)?;
+    let start = Instant::now();
+    let data = read_training_csv(&a.data, &a.label)?;
+    eprintln!(
+        "read {} rows x {} features, {} classes from {} in {:.2} s",
+        data.n_rows(),
+        data.n_features(),
+        data.classes.len(),
+        a.data.display(),
+        start.elapsed().as_secs_f64()
+    );
+    let t0 = Instant::now();
+    let step = (params.n_trees / 10).max(1);
+    let progress = move |done: usize, total: usize| {
+        if done % step == 0 || done == total {
+            eprintln!(
+                "  grown {done:>4}/{total} trees  ({:.1} s)",
+                t0.elapsed().as_secs_f64()
+            );
+        }
+    };
+    let (mut model, report) = fit(&data, &params, &progress)?;
+    let fit_secs = t0.elapsed().as_secs_f64();
+    model.meta.git_revision = a.git_revision.clone();
+    let bytes = artifact::encode(&model);
+    write_atomically(&a.out, &bytes)?;
+
+    let shapes: Vec<_> = (0..model.forest.n_trees())
+        .map(|t| model.forest.tree_shape(t))
+        .collect();
+    let max_depth = shapes.iter().map(|s| s.depth).max().unwrap_or(0);
+    let mean_depth = shapes.iter().map(|s| s.depth).sum::<usize>() as f64 / shapes.len() as f64;
+    println!(
+        "trained {} trees, {} nodes, depth mean {:.1} max {}, in {:.2} s",
+        model.forest.n_trees(),
+        model.forest.n_nodes(),
+        mean_depth,
+        max_depth,
+        fit_secs
+    );
+    match report.oob_score {
+        Some(s) => println!("OOB score {:.4} over {} rows", s, report.oob_rows),
+        None => println!("OOB score not computed"),
+    }
+    println!(
+        "wrote {} ({} bytes, sha256 {})",
+        a.out.display(),
+        bytes.len(),
+        artifact::content_hash(&bytes)
+    );
+    Ok(())
+}
+
+fn load_model(path: &Path) -> Result<Model> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    artifact::decode(&bytes).with_context(|| format!("loading {}", path.display()))
+}
+
+fn cmd_eval(a: &EvalArgs) -> Result<()> {
+    let model = load_model(&a.model)?;
+    let label = a.label.as_deref().unwrap_or(&model.meta.label);
+    let data = read_csv_with_spec(&a.data, &model.meta.features, label, &model.meta.classes)?;
+    let proba = model.forest.predict_proba_batch(&data.rows_row_major())?;
+    let truth: Vec<usize> = data.labels.iter().map(|&y| y as usize).collect();
+    let evaluation = metrics::evaluate_proba(&model.meta.classes, &truth, &proba)?;
+    let importance = match a.permutation_importance {
+        Some(repeats) => Some(permutation_importance(&model.forest, &data, repeats, 0)?),
+        None => None,
+    };
+    if a.json {
+        let mut value = serde_json::to_value(&evaluation)?;
+        if let (Some(obj), Some(imp)) = (value.as_object_mut(), &importance) {
+            obj.insert("permutation_importance".into(), serde_json::to_value(imp)?);
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        println!(
+            "{} on {} ({} rows)\n",
+            a.model.display(),
+            a.data.display(),
+            data.n_rows()
+        );
+        println!("{}", evaluation.to_text());
+        if let Some(imp) = importance {
+            println!("permutation importance (accuracy drop):");
+            let mut imp = imp;
+            imp.sort_by(|x, y| y.mean.total_cmp(&x.mean));
+            for i in imp {
+                println!("  {:<30} {:>8.4} ± {:.4}", i.feature, i.mean, i.std);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn cmd_inspect(a: &InspectArgs) -> Result<()> {
+    let bytes =
+        std::fs::read(&a.model).with_context(|| format!("reading {}", a.model.display()))?;
+    let model =
+        artifact::decode(&bytes).with_context(|| format!("loading {}", a.model.display()))?;
+    let f = &model.forest;
+    let shapes: Vec<_> = (0..f.n_trees()).map(|t| f.tree_shape(t)).collect();
+    let depths: Vec<usize> = shapes.iter().map(|s| s.depth).collect();
+    let leaves: usize = shapes.iter().map(|s| s.leaves).sum();
+    let mut top: Vec<(String, f64)> = model
+        .meta
+        .features
+        .names()
+        .map(String::from)
+        .zip(model.meta.feature_importance.iter().copied())
+        .collect();
+    top.sort_by(|x, y| y.1.total_cmp(&x.1));
+    top.truncate(a.top);
+    let summary = serde_json::json!({
+        "file": a.model.display().to_string(),
+        "bytes": bytes.len(),
+        "sha256": artifact::content_hash(&bytes),
+        "trees": f.n_trees(),
+        "nodes": f.n_nodes(),
+        "leaves": leaves,
+        "features": f.n_features(),
+        "classes": model.meta.classes,
+        "depth": {
+            "min": depths.iter().min(),
+            "mean": depths.iter().sum::<usize>() as f64 / depths.len() as f64,
+            "max": depths.iter().max(),
+        },
+        "top_features": top.iter().map(|(n, v)| serde_json::json!({"feature": n, "importance": v})).collect::<Vec<_>>(),
+        "metadata": {
+            "label": model.meta.label,
+            "params": model.meta.params,
+            "training": model.meta.training,
+            "metrics": model.meta.metrics,
+            "trainer": model.meta.trainer,
+            "git_revision": model.meta.git_revision,
+        },
+    });
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
+    println!("{}", a.model.display());
+    println!("  sha256     {}", artifact::content_hash(&bytes));
+    println!("  size       {} bytes", bytes.len());
+    println!(
+        "  label      {} (classes: {})",
+        model.meta.label,
+        model.meta.classes.join(", ")
+    );
+    println!("  trainer    {}", model.meta.trainer);
+    if let Some(rev) = &model.meta.git_revision {
+        println!("  revision   {rev}");
+    }
+    println!(
+        "  trained on {} rows of {} (fingerprint {})",
+        model.meta.training.rows, model.meta.training.source, model.meta.training.fingerprint
+    );
+    println!("  params     {}", model.meta.params);
+    println!("  metrics    {}", model.meta.metrics);
+    println!(
+        "  trees {}  nodes {}  leaves {}  features {}",
+        f.n_trees(),
+        f.n_nodes(),
+        leaves,
+        f.n_features()
+    );
+    println!(
+        "  depth min {}  mean {:.1}  max {}",
+        depths.iter().min().unwrap_or(&0),
+        depths.iter().sum::<usize>() as f64 / depths.len() as f64,
+        depths.iter().max().unwrap_or(&0)
+    );
+    println!("  top features (mean decrease in impurity):");
+    for (name, v) in top {
+        println!("    {name:<30} {v:.4}");
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it, then renames
+/// it over `path`: a reader sees the old file or the new one, never half.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let name = path
+        .file_name()
+        .context("the output path has no file name")?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing {}", path.display()));
+    }
+    Ok(())
+}
