@@ -86,7 +86,7 @@ struct FitArgs {
     max_bins: usize,
     /// Nodes with at least this many rows use histograms; smaller ones an
     /// exact sorted scan.
-    #[arg(long, default_value_t = 2048)]
+    #[arg(long, default_value_t = 1024)]
     histogram_min_rows: usize,
     /// Skip the out-of-bag score.
     #[arg(long)]

@@ -208,7 +208,7 @@ impl Default for ForestParams {
             oob_score: true,
             seed: 0,
             max_bins: 255,
-            histogram_min_rows: 2048,
+            histogram_min_rows: 1024,
         }
     }
 }

@@ -1,0 +1,12 @@
+//! Integration tests of forest-train, one binary, a module per topic.
+
+mod bad_input;
+mod determinism;
+mod parity;
+
+/// Path of a file in a temporary directory, for tests that write tables.
+pub fn write_file(dir: &std::path::Path, name: &str, contents: &[u8]) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("write test file");
+    path
+}
