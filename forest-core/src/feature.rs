@@ -164,14 +164,21 @@ mod tests {
         let cat = FeatureDef::categorical("region", ["W01", "E02", "E02"].map(String::from));
         assert_eq!(cat.encode("E02").unwrap(), 0.0);
         assert_eq!(cat.encode("W01").unwrap(), 1.0);
-        assert_eq!(cat.encode("N03").unwrap(), 2.0, "unseen code is the vocabulary size");
+        assert_eq!(
+            cat.encode("N03").unwrap(),
+            2.0,
+            "unseen code is the vocabulary size"
+        );
         assert!(cat.encode("").unwrap().is_nan());
     }
 
     #[test]
     fn long_values_are_shortened_in_errors() {
         let huge = "x".repeat(10_000_000);
-        let err = FeatureDef::numeric("f").encode(&huge).unwrap_err().to_string();
+        let err = FeatureDef::numeric("f")
+            .encode(&huge)
+            .unwrap_err()
+            .to_string();
         assert!(err.len() < 200, "{}", err.len());
     }
 

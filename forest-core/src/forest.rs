@@ -274,7 +274,10 @@ impl Forest {
 fn validate(p: &ForestParts) -> Result<(), ModelError> {
     let bad = |msg: String| Err(ModelError::Invalid(msg));
     if p.n_classes < 2 {
-        return bad(format!("a forest needs at least 2 classes, got {}", p.n_classes));
+        return bad(format!(
+            "a forest needs at least 2 classes, got {}",
+            p.n_classes
+        ));
     }
     if p.n_features == 0 {
         return bad("a forest needs at least one feature".into());
@@ -307,14 +310,16 @@ fn validate(p: &ForestParts) -> Result<(), ModelError> {
             p.tree_offsets.last().unwrap_or(&0)
         ));
     }
+    // Offsets first, all of them, so that the walk below never indexes past
+    // the arrays whatever a later offset says.
+    if let Some(t) = p.tree_offsets.windows(2).position(|w| w[1] <= w[0]) {
+        return bad(format!("tree {t} is empty or its offsets decrease"));
+    }
     // One pass over each tree: every split's children exist, come after it,
     // and are claimed by exactly one parent; that makes each tree a tree.
     let mut claimed = Vec::new();
     for (t, w) in p.tree_offsets.windows(2).enumerate() {
         let (start, end) = (w[0] as usize, w[1] as usize);
-        if end <= start {
-            return bad(format!("tree {t} is empty or its offsets decrease"));
-        }
         let size = end - start;
         claimed.clear();
         claimed.resize(size, false);
@@ -333,8 +338,7 @@ fn validate(p: &ForestParts) -> Result<(), ModelError> {
                 return bad(at("class values must be finite and non-negative"));
             }
             if l == i {
-                if p.threshold[g] != f32::INFINITY || p.missing_left[g] != 1 || p.feature[g] != 0
-                {
+                if p.threshold[g] != f32::INFINITY || p.missing_left[g] != 1 || p.feature[g] != 0 {
                     return bad(at(
                         "a leaf must have feature 0, threshold +inf and missing_left 1",
                     ));
@@ -342,7 +346,10 @@ fn validate(p: &ForestParts) -> Result<(), ModelError> {
                 continue;
             }
             if l < i || l + 1 >= size {
-                return bad(at(&format!("children {l}, {} out of order or range", l + 1)));
+                return bad(at(&format!(
+                    "children {l}, {} out of order or range",
+                    l + 1
+                )));
             }
             if claimed[l] || claimed[l + 1] {
                 return bad(at("a child already has a parent"));
@@ -396,7 +403,11 @@ mod tests {
         assert_eq!(f.leaf_of(0, &[0.5, 9.0]), 1, "equal to threshold goes left");
         assert_eq!(f.leaf_of(0, &[0.6, 2.0]), 3);
         assert_eq!(f.leaf_of(0, &[0.6, 2.1]), 4);
-        assert_eq!(f.leaf_of(0, &[f32::NAN, f32::NAN]), 3, "NaN follows missing_left");
+        assert_eq!(
+            f.leaf_of(0, &[f32::NAN, f32::NAN]),
+            3,
+            "NaN follows missing_left"
+        );
         assert_eq!(f.leaf_of(0, &[f32::NEG_INFINITY, 0.0]), 1);
         let shape = f.tree_shape(0);
         assert_eq!((shape.nodes, shape.leaves, shape.depth), (5, 3, 2));
@@ -414,6 +425,24 @@ mod tests {
         t[4].threshold = 1.0;
         assert!(Forest::from_trees(2, 2, &[t]).is_err());
         assert!(Forest::from_trees(2, 2, &[]).is_err());
+    }
+
+    #[test]
+    fn rejects_offsets_past_the_arrays_without_panicking() {
+        let f = Forest::from_trees(2, 2, &[small_tree(), vec![Node::leaf(0, vec![1.0, 0.0])]]);
+        let mut parts = ForestParts {
+            n_features: 2,
+            n_classes: 2,
+            tree_offsets: vec![0, 10, 6],
+            ..ForestParts::default()
+        };
+        let f = f.unwrap();
+        parts.feature = f.feature().to_vec();
+        parts.threshold = f.threshold().to_vec();
+        parts.left = f.left().to_vec();
+        parts.missing_left = f.missing_left().to_vec();
+        parts.values = f.values().to_vec();
+        assert!(Forest::new(parts).is_err());
     }
 
     #[test]

@@ -122,6 +122,9 @@ mod tests {
         assert_eq!(batch, vec![0.625, 0.375, 0.125, 0.875, 0.625, 0.375]);
         assert_eq!(f.predict_batch(&[-1.0, 1.0]).unwrap(), vec![0, 1]);
         assert!(f.predict_proba(&[1.0, 2.0]).is_err());
-        assert!(f.predict_proba_batch(&[1.0, 2.0]).is_ok(), "two rows of one feature");
+        assert!(
+            f.predict_proba_batch(&[1.0, 2.0]).is_ok(),
+            "two rows of one feature"
+        );
     }
 }

@@ -301,6 +301,14 @@ pub fn read_csv_with_spec(
     let header = table.header.clone();
     let rows = table.for_each_row(|line, record| {
         let y = text(path, &header, record, line, label_col)?.trim();
+        if is_missing(y) {
+            return Err(DataError::Field {
+                path: path.to_path_buf(),
+                line,
+                column: header[label_col].clone(),
+                message: "the label is missing".into(),
+            });
+        }
         let class = classes
             .iter()
             .position(|c| c == y)

@@ -46,27 +46,6 @@ impl ClassStats {
         s
     }
 
-    fn add(&mut self, other: &ClassStats) {
-        for (a, b) in self.weights.iter_mut().zip(&other.weights) {
-            *a += b;
-        }
-        self.total += other.total;
-        self.rows += other.rows;
-    }
-
-    fn minus(&self, other: &ClassStats) -> ClassStats {
-        ClassStats {
-            weights: self
-                .weights
-                .iter()
-                .zip(&other.weights)
-                .map(|(a, b)| a - b)
-                .collect(),
-            total: self.total - other.total,
-            rows: self.rows - other.rows,
-        }
-    }
-
     fn clear(&mut self) {
         self.weights.fill(0.0);
         self.total = 0.0;
@@ -149,6 +128,10 @@ pub enum Scan {
 }
 
 /// Scores cuts between consecutive groups of rows in increasing value order.
+///
+/// It runs once per candidate cut, the innermost loop of training, so it
+/// works in place on reused buffers and allocates only when a cut becomes
+/// the best so far.
 pub struct CutScanner<'a> {
     criterion: Criterion,
     min_leaf: usize,
@@ -156,26 +139,45 @@ pub struct CutScanner<'a> {
     present: &'a ClassStats,
     missing: &'a ClassStats,
     /// Rows with a value at or below the current cut.
-    below: ClassStats,
+    below: &'a mut ClassStats,
+    /// Scratch for the two sides of the cut being scored.
+    left: &'a mut ClassStats,
+    right: &'a mut ClassStats,
     best: Option<Split>,
     feature: u32,
     cuts: usize,
 }
 
+/// Which rows a side of a cut holds, besides those below or above it.
+#[derive(Clone, Copy)]
+enum Side {
+    Below,
+    BelowWithMissing,
+    Above,
+    AboveWithMissing,
+}
+
 impl<'a> CutScanner<'a> {
+    /// A scanner over the node's `present` and `missing` rows, scoring
+    /// cuts with the buffers of `sides` (cleared here).
     pub fn new(
         criterion: Criterion,
         min_leaf: usize,
         feature: u32,
         present: &'a ClassStats,
         missing: &'a ClassStats,
+        sides: &'a mut [ClassStats; 3],
     ) -> Self {
+        let [below, left, right] = sides;
+        below.clear();
         CutScanner {
             criterion,
             min_leaf,
             present,
             missing,
-            below: ClassStats::new(present.weights.len()),
+            below,
+            left,
+            right,
             best: None,
             feature,
             cuts: 0,
@@ -199,48 +201,97 @@ impl<'a> CutScanner<'a> {
         self.below.rows += rows;
     }
 
+    /// Fills `out` with the rows of `side`.
+    fn fill(
+        out: &mut ClassStats,
+        side: Side,
+        below: &ClassStats,
+        present: &ClassStats,
+        missing: &ClassStats,
+    ) {
+        let with_missing = matches!(side, Side::BelowWithMissing | Side::AboveWithMissing);
+        let above = matches!(side, Side::Above | Side::AboveWithMissing);
+        out.total = 0.0;
+        for (i, o) in out.weights.iter_mut().enumerate() {
+            let mut w = if above {
+                present.weights[i] - below.weights[i]
+            } else {
+                below.weights[i]
+            };
+            if with_missing {
+                w += missing.weights[i];
+            }
+            *o = w;
+            out.total += w;
+        }
+        out.rows = if above {
+            present.rows - below.rows
+        } else {
+            below.rows
+        } + if with_missing { missing.rows } else { 0 };
+    }
+
     /// Scores the cut "value <= threshold" with everything pushed so far on
     /// the lower side.
     pub fn cut(&mut self, threshold: f32) {
         self.cuts += 1;
-        let above = self.present.minus(&self.below);
         if self.missing.rows == 0 {
             // No missing values here: send future ones to the larger side.
-            let missing_left = self.below.rows >= above.rows;
-            self.consider(threshold, missing_left, &self.below.clone(), &above);
+            let above_rows = self.present.rows - self.below.rows;
+            let missing_left = self.below.rows >= above_rows;
+            self.consider(threshold, missing_left, Side::Below, Side::Above);
         } else {
-            let mut with_missing = self.below.clone();
-            with_missing.add(self.missing);
-            self.consider(threshold, true, &with_missing, &above);
-            let mut above_missing = above.clone();
-            above_missing.add(self.missing);
-            self.consider(threshold, false, &self.below.clone(), &above_missing);
+            self.consider(threshold, true, Side::BelowWithMissing, Side::Above);
+            self.consider(threshold, false, Side::Below, Side::AboveWithMissing);
         }
     }
 
-    fn consider(
-        &mut self,
-        threshold: f32,
-        missing_left: bool,
-        left: &ClassStats,
-        right: &ClassStats,
-    ) {
-        if left.rows < self.min_leaf || right.rows < self.min_leaf {
+    fn consider(&mut self, threshold: f32, missing_left: bool, left: Side, right: Side) {
+        // Row counts first: most cuts near the ends fail min_samples_leaf.
+        let below_rows = self.below.rows;
+        let above_rows = self.present.rows - below_rows;
+        let m = self.missing.rows;
+        let (lr, rr) = match (left, right) {
+            (Side::BelowWithMissing, _) => (below_rows + m, above_rows),
+            (_, Side::AboveWithMissing) => (below_rows, above_rows + m),
+            _ => (below_rows, above_rows),
+        };
+        if lr < self.min_leaf || rr < self.min_leaf {
             return;
         }
-        if left.total <= 0.0 || right.total <= 0.0 {
+        Self::fill(
+            &mut self.left,
+            left,
+            &self.below,
+            self.present,
+            self.missing,
+        );
+        Self::fill(
+            &mut self.right,
+            right,
+            &self.below,
+            self.present,
+            self.missing,
+        );
+        self.score(threshold, missing_left);
+    }
+
+    /// Scores the split held in `self.left` / `self.right`.
+    fn score(&mut self, threshold: f32, missing_left: bool) {
+        let (l, r) = (&*self.left, &*self.right);
+        if l.total <= 0.0 || r.total <= 0.0 {
             return;
         }
         let proxy = self
             .criterion
-            .proxy(&left.weights, left.total, &right.weights, right.total);
+            .proxy(&l.weights, l.total, &r.weights, r.total);
         if self.best.as_ref().is_none_or(|b| proxy > b.proxy) {
             self.best = Some(Split {
                 feature: self.feature,
                 threshold,
                 missing_left,
                 proxy,
-                left: left.clone(),
+                left: (*l).clone(),
             });
         }
     }
@@ -249,8 +300,11 @@ impl<'a> CutScanner<'a> {
     pub fn finish(mut self) -> Scan {
         if self.missing.rows > 0 && self.present.rows > 0 {
             self.cuts += 1;
-            let (present, missing) = (self.present.clone(), self.missing.clone());
-            self.consider(f32::INFINITY, false, &present, &missing);
+            if self.present.rows >= self.min_leaf && self.missing.rows >= self.min_leaf {
+                self.left.clone_from(self.present);
+                self.right.clone_from(self.missing);
+                self.score(f32::INFINITY, false);
+            }
         }
         match (self.best, self.cuts) {
             (Some(s), _) => Scan::Found(s),
@@ -268,6 +322,7 @@ pub struct Scratch {
     keys: Vec<u64>,
     present: ClassStats,
     missing: ClassStats,
+    sides: [ClassStats; 3],
 }
 
 impl Scratch {
@@ -279,6 +334,7 @@ impl Scratch {
             keys: Vec::new(),
             present: ClassStats::new(n_classes),
             missing: ClassStats::new(n_classes),
+            sides: std::array::from_fn(|_| ClassStats::new(n_classes)),
         }
     }
 }
@@ -331,6 +387,7 @@ pub fn scan_histogram(
             feature,
             &scratch.present,
             &scratch.missing,
+            &mut scratch.sides,
         )
         .finish();
     };
@@ -340,6 +397,7 @@ pub fn scan_histogram(
         feature,
         &scratch.present,
         &scratch.missing,
+        &mut scratch.sides,
     );
     for b in 0..last {
         let (w, n) = (
@@ -412,6 +470,7 @@ pub fn scan_sorted(
         feature,
         &scratch.present,
         &scratch.missing,
+        &mut scratch.sides,
     );
     for pair in keys.windows(2) {
         let s = &samples[(pair[0] & 0xffff_ffff) as usize];
