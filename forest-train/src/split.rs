@@ -72,28 +72,6 @@ impl Criterion {
                 .sum::<f64>(),
         }
     }
-
-    /// A score that orders splits as the weighted child impurity does
-    /// (higher is better) but is cheaper to compute, as scikit-learn's
-    /// `proxy_impurity_improvement`.
-    fn proxy(self, left: &[f64], wl: f64, right: &[f64], wr: f64) -> f64 {
-        match self {
-            Criterion::Gini => {
-                let sl: f64 = left.iter().map(|w| w * w).sum();
-                let sr: f64 = right.iter().map(|w| w * w).sum();
-                sl / wl + sr / wr
-            }
-            Criterion::Entropy => {
-                let part = |ws: &[f64], total: f64| -> f64 {
-                    ws.iter()
-                        .filter(|&&w| w > 0.0)
-                        .map(|&w| w * (w / total).ln())
-                        .sum()
-                };
-                part(left, wl) + part(right, wr)
-            }
-        }
-    }
 }
 
 /// The best cut found on one feature.
@@ -140,9 +118,8 @@ pub struct CutScanner<'a> {
     missing: &'a ClassStats,
     /// Rows with a value at or below the current cut.
     below: &'a mut ClassStats,
-    /// Scratch for the two sides of the cut being scored.
+    /// The left side of the best cut, written out when one is found.
     left: &'a mut ClassStats,
-    right: &'a mut ClassStats,
     best: Option<Split>,
     feature: u32,
     cuts: usize,
@@ -166,9 +143,9 @@ impl<'a> CutScanner<'a> {
         feature: u32,
         present: &'a ClassStats,
         missing: &'a ClassStats,
-        sides: &'a mut [ClassStats; 3],
+        sides: &'a mut [ClassStats; 2],
     ) -> Self {
-        let [below, left, right] = sides;
+        let [below, left] = sides;
         below.clear();
         CutScanner {
             criterion,
@@ -177,7 +154,6 @@ impl<'a> CutScanner<'a> {
             missing,
             below,
             left,
-            right,
             best: None,
             feature,
             cuts: 0,
@@ -201,34 +177,28 @@ impl<'a> CutScanner<'a> {
         self.below.rows += rows;
     }
 
-    /// Fills `out` with the rows of `side`.
-    fn fill(
-        out: &mut ClassStats,
-        side: Side,
-        below: &ClassStats,
-        present: &ClassStats,
-        missing: &ClassStats,
-    ) {
-        let with_missing = matches!(side, Side::BelowWithMissing | Side::AboveWithMissing);
-        let above = matches!(side, Side::Above | Side::AboveWithMissing);
-        out.total = 0.0;
-        for (i, o) in out.weights.iter_mut().enumerate() {
-            let mut w = if above {
-                present.weights[i] - below.weights[i]
-            } else {
-                below.weights[i]
-            };
-            if with_missing {
-                w += missing.weights[i];
-            }
-            *o = w;
-            out.total += w;
+    /// Weight of class `i` on `side` of the current cut.
+    #[inline(always)]
+    fn weight(&self, side: Side, i: usize) -> f64 {
+        let below = self.below.weights[i];
+        match side {
+            Side::Below => below,
+            Side::BelowWithMissing => below + self.missing.weights[i],
+            Side::Above => self.present.weights[i] - below,
+            Side::AboveWithMissing => self.present.weights[i] - below + self.missing.weights[i],
         }
-        out.rows = if above {
-            present.rows - below.rows
-        } else {
-            below.rows
-        } + if with_missing { missing.rows } else { 0 };
+    }
+
+    /// Rows and total weight on `side` of the current cut.
+    #[inline(always)]
+    fn size(&self, side: Side) -> (usize, f64) {
+        let (b, p, m) = (&*self.below, self.present, self.missing);
+        match side {
+            Side::Below => (b.rows, b.total),
+            Side::BelowWithMissing => (b.rows + m.rows, b.total + m.total),
+            Side::Above => (p.rows - b.rows, p.total - b.total),
+            Side::AboveWithMissing => (p.rows - b.rows + m.rows, p.total - b.total + m.total),
+        }
     }
 
     /// Scores the cut "value <= threshold" with everything pushed so far on
@@ -237,8 +207,7 @@ impl<'a> CutScanner<'a> {
         self.cuts += 1;
         if self.missing.rows == 0 {
             // No missing values here: send future ones to the larger side.
-            let above_rows = self.present.rows - self.below.rows;
-            let missing_left = self.below.rows >= above_rows;
+            let missing_left = self.below.rows >= self.present.rows - self.below.rows;
             self.consider(threshold, missing_left, Side::Below, Side::Above);
         } else {
             self.consider(threshold, true, Side::BelowWithMissing, Side::Above);
@@ -246,65 +215,68 @@ impl<'a> CutScanner<'a> {
         }
     }
 
+    /// Scores one assignment of rows to the two sides with a proxy that
+    /// orders splits as the weighted child impurity does but is cheaper, as
+    /// scikit-learn's `proxy_impurity_improvement` (higher is better). The
+    /// class weights are only written out when the cut is the best so far.
+    #[inline(always)]
     fn consider(&mut self, threshold: f32, missing_left: bool, left: Side, right: Side) {
+        let (lr, wl) = self.size(left);
+        let (rr, wr) = self.size(right);
         // Row counts first: most cuts near the ends fail min_samples_leaf.
-        let below_rows = self.below.rows;
-        let above_rows = self.present.rows - below_rows;
-        let m = self.missing.rows;
-        let (lr, rr) = match (left, right) {
-            (Side::BelowWithMissing, _) => (below_rows + m, above_rows),
-            (_, Side::AboveWithMissing) => (below_rows, above_rows + m),
-            _ => (below_rows, above_rows),
+        if lr < self.min_leaf || rr < self.min_leaf || wl <= 0.0 || wr <= 0.0 {
+            return;
+        }
+        let k = self.present.weights.len();
+        let proxy = match self.criterion {
+            Criterion::Gini => {
+                let (mut sl, mut sr) = (0.0, 0.0);
+                for i in 0..k {
+                    let (l, r) = (self.weight(left, i), self.weight(right, i));
+                    sl += l * l;
+                    sr += r * r;
+                }
+                sl / wl + sr / wr
+            }
+            Criterion::Entropy => {
+                let mut sum = 0.0;
+                for i in 0..k {
+                    let (l, r) = (self.weight(left, i), self.weight(right, i));
+                    if l > 0.0 {
+                        sum += l * (l / wl).ln();
+                    }
+                    if r > 0.0 {
+                        sum += r * (r / wr).ln();
+                    }
+                }
+                sum
+            }
         };
-        if lr < self.min_leaf || rr < self.min_leaf {
+        if self.best.as_ref().is_some_and(|b| proxy <= b.proxy) {
             return;
         }
-        Self::fill(
-            &mut self.left,
-            left,
-            &self.below,
-            self.present,
-            self.missing,
-        );
-        Self::fill(
-            &mut self.right,
-            right,
-            &self.below,
-            self.present,
-            self.missing,
-        );
-        self.score(threshold, missing_left);
-    }
-
-    /// Scores the split held in `self.left` / `self.right`.
-    fn score(&mut self, threshold: f32, missing_left: bool) {
-        let (l, r) = (&*self.left, &*self.right);
-        if l.total <= 0.0 || r.total <= 0.0 {
-            return;
+        for i in 0..k {
+            self.left.weights[i] = self.weight(left, i);
         }
-        let proxy = self
-            .criterion
-            .proxy(&l.weights, l.total, &r.weights, r.total);
-        if self.best.as_ref().is_none_or(|b| proxy > b.proxy) {
-            self.best = Some(Split {
-                feature: self.feature,
-                threshold,
-                missing_left,
-                proxy,
-                left: (*l).clone(),
-            });
-        }
+        self.left.total = wl;
+        self.left.rows = lr;
+        self.best = Some(Split {
+            feature: self.feature,
+            threshold,
+            missing_left,
+            proxy,
+            left: self.left.clone(),
+        });
     }
 
     /// The best cut, after also trying "values left, missing right".
     pub fn finish(mut self) -> Scan {
         if self.missing.rows > 0 && self.present.rows > 0 {
             self.cuts += 1;
-            if self.present.rows >= self.min_leaf && self.missing.rows >= self.min_leaf {
-                self.left.clone_from(self.present);
-                self.right.clone_from(self.missing);
-                self.score(f32::INFINITY, false);
-            }
+            // With nothing below the cut, "below plus missing" is the
+            // missing rows and "above" is every row with a value.
+            self.below.clear();
+            self.consider(f32::INFINITY, false, Side::Above, Side::BelowWithMissing);
         }
         match (self.best, self.cuts) {
             (Some(s), _) => Scan::Found(s),
@@ -322,7 +294,7 @@ pub struct Scratch {
     keys: Vec<u64>,
     present: ClassStats,
     missing: ClassStats,
-    sides: [ClassStats; 3],
+    sides: [ClassStats; 2],
 }
 
 impl Scratch {
