@@ -13,10 +13,10 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use csv::{ByteRecord, ReaderBuilder};
+use csv::{ByteRecord, Position, ReaderBuilder};
 use forest_core::feature::{is_missing, parse_number, shorten};
 use forest_core::{FeatureDef, FeatureKind, FeatureSpec};
 
@@ -95,12 +95,18 @@ impl Table {
             match self.reader.read_byte_record(&mut record) {
                 Ok(false) => break,
                 Ok(true) => {
-                    let line = record.position().map_or(0, |p| p.line());
+                    let pos = record.position().cloned().unwrap_or_else(Position::new);
                     // A blank line at the end (or anywhere) is not a row.
                     if record.len() == 1 && record[0].is_empty() && self.header.len() > 1 {
                         continue;
                     }
-                    each(line, &record)?;
+                    if let Err(mut e) = each(pos.line(), &record) {
+                        if let DataError::Line { line, .. } | DataError::Field { line, .. } = &mut e
+                        {
+                            *line = record_line(&self.path, &pos);
+                        }
+                        return Err(e);
+                    }
                     rows += 1;
                 }
                 Err(e) => return Err(csv_error(&self.path, e)),
@@ -110,8 +116,32 @@ impl Table {
     }
 }
 
+/// The line a record starts on, for error messages. csv reports the line
+/// where it began to look for the record, before the line breaks it skipped
+/// on the way: the `\n` of the `\r\n` that ended the previous record, and
+/// blank lines. (With Windows line endings every line number would be one
+/// too small.) So this reads the bytes from there up to the record, only
+/// when there is an error to report.
+fn record_line(path: &Path, pos: &Position) -> u64 {
+    let mut line = pos.line();
+    let Ok(mut file) = File::open(path) else {
+        return line;
+    };
+    if file.seek(SeekFrom::Start(pos.byte())).is_err() {
+        return line;
+    }
+    for byte in BufReader::new(file).bytes() {
+        match byte {
+            Ok(b'\n') => line += 1,
+            Ok(b'\r') => {}
+            _ => break,
+        }
+    }
+    line
+}
+
 fn csv_error(path: &Path, e: csv::Error) -> DataError {
-    let line = e.position().map_or(0, |p| p.line());
+    let line = e.position().map_or(0, |p| record_line(path, p));
     let message = match e.kind() {
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
