@@ -371,16 +371,13 @@ pub fn scan_histogram(
         &scratch.missing,
         &mut scratch.sides,
     );
-    for b in 0..last {
-        let (w, n) = (
-            &scratch.hist[b * k..(b + 1) * k],
-            scratch.hist_rows[b] as usize,
-        );
-        if n == 0 {
-            continue;
+    // Cut after every non-empty bin below the last one, at its upper edge.
+    let bins = scratch.hist.chunks_exact(k).zip(&scratch.hist_rows);
+    for ((w, &n), &edge) in bins.zip(edges).take(last) {
+        if n > 0 {
+            scanner.push_group(w, n as usize);
+            scanner.cut(edge);
         }
-        scanner.push_group(w, n);
-        scanner.cut(edges[b]);
     }
     scanner.finish()
 }
