@@ -574,6 +574,7 @@ mod tests {
                     FeatureDef::numeric("discount"),
                     FeatureDef::categorical("region", ["W01".into(), "E02".into()]),
                 ],
+                basket: None,
             },
             params: serde_json::json!({"n_trees": 2, "max_depth": null}),
             training: TrainingInfo {
@@ -676,6 +677,7 @@ mod tests {
             classes: vec!["no".into(), "yes".into()],
             features: FeatureSpec {
                 features: vec![FeatureDef::numeric("discount")],
+                basket: None,
             },
             params: serde_json::json!({"n_trees": 1}),
             training: TrainingInfo {

@@ -7,10 +7,14 @@ use serde::{Deserialize, Serialize};
 use crate::error::ModelError;
 
 /// The ordered list of features a model reads. Feature `i` of the vector is
-/// computed from `features[i]`.
+/// computed from `features[i]`: from a table column of that name, or, for a
+/// basket model (`basket` is set), by the basket encoder of
+/// [`crate::basket`] with the fitted priors it carries.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FeatureSpec {
     pub features: Vec<FeatureDef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basket: Option<crate::basket::BasketPriors>,
 }
 
 /// One input column and how it is encoded.
@@ -189,6 +193,7 @@ mod tests {
                 FeatureDef::numeric("a"),
                 FeatureDef::categorical("b", ["y".to_string(), "x".to_string()]),
             ],
+            basket: None,
         };
         let json = serde_json::to_string(&spec).unwrap();
         assert_eq!(

@@ -12,6 +12,7 @@
 //! the build script can all depend on it.
 
 pub mod artifact;
+pub mod basket;
 pub mod error;
 pub mod feature;
 pub mod forest;
@@ -19,6 +20,7 @@ pub mod metrics;
 pub mod model;
 pub mod predict;
 
+pub use basket::{Basket, BasketPriors, Item};
 pub use error::ModelError;
 pub use feature::{FeatureDef, FeatureKind, FeatureSpec};
 pub use forest::{Forest, ForestParts, Node, TreeShape};

@@ -61,6 +61,16 @@ pub struct Model {
 impl Model {
     /// Pairs metadata with a forest after checking that they agree.
     pub fn new(meta: Metadata, forest: Forest) -> Result<Model, ModelError> {
+        meta.features.validate_basket()?;
+        if let Some(priors) = &meta.features.basket {
+            if priors.n_classes() != meta.classes.len() {
+                return Err(ModelError::Invalid(format!(
+                    "basket priors cover {} classes, the model has {}",
+                    priors.n_classes(),
+                    meta.classes.len()
+                )));
+            }
+        }
         if meta.classes.len() != forest.n_classes() {
             return Err(ModelError::Invalid(format!(
                 "metadata names {} classes, the forest has {}",

@@ -292,7 +292,10 @@ fn metadata(n_features: usize, k: usize, n_trees: usize) -> impl Strategy<Value 
             )| Metadata {
                 label,
                 classes,
-                features: FeatureSpec { features },
+                features: FeatureSpec {
+                    features,
+                    basket: None,
+                },
                 params,
                 training,
                 metrics,

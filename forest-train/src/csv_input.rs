@@ -303,7 +303,10 @@ pub fn read_training_csv(path: &Path, label: &str) -> Result<Dataset, DataError>
     }
     Ok(Dataset {
         source: path.display().to_string(),
-        spec: FeatureSpec { features },
+        spec: FeatureSpec {
+            features,
+            basket: None,
+        },
         columns,
         label: label.to_string(),
         classes,

@@ -64,7 +64,10 @@ fn synthetic() -> Dataset {
     ));
     Dataset {
         source: "synthetic".into(),
-        spec: FeatureSpec { features },
+        spec: FeatureSpec {
+            features,
+            basket: None,
+        },
         columns,
         label: "class".into(),
         classes: vec!["low".into(), "mid".into(), "high".into()],

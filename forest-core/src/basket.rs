@@ -1,0 +1,531 @@
+//! Baskets and the basket encoder: how one shopping basket (store, basket
+//! attributes and line items) becomes the feature vector of a basket model.
+//!
+//! The label the models predict (price sensitivity) belongs to a basket, not
+//! to a line, and most of the signal is in *which products* a basket holds.
+//! A product code alone is useless to a tree (thousands of codes, most rare),
+//! so each product is replaced by a prior: the class distribution of the
+//! training baskets that contained it, shrunk towards the distribution of
+//! its parent category when the product was seen in few baskets. The levels
+//! of the product hierarchy chain the shrinkage, coarse to fine:
+//!
+//! ```text
+//! global -> PROD_CODE_40 -> PROD_CODE_30 -> PROD_CODE_20 -> PROD_CODE_10 -> PROD_CODE
+//! p(level) = (counts(code) + m * p(parent)) / (baskets(code) + m)
+//! ```
+//!
+//! so a product never seen in training falls back to its category's prior,
+//! and a category never seen to the one above it. The same code computes the
+//! features in the ETL (for the gold table the model trains on) and at
+//! serving time, from the tables carried inside the model: train/serve
+//! parity by construction.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ModelError;
+use crate::feature::{FeatureDef, FeatureKind, FeatureSpec};
+
+/// One line of a basket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Item {
+    pub prod_code: String,
+    pub prod_code_10: String,
+    pub prod_code_20: String,
+    pub prod_code_30: String,
+    /// Empty in some source rows; a missing level is skipped by the priors.
+    #[serde(default)]
+    pub prod_code_40: Option<String>,
+    pub quantity: f64,
+    pub spend: f64,
+}
+
+/// A basket as the server receives it and as the ETL assembles it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Basket {
+    pub store_format: String,
+    pub store_region: String,
+    pub basket_size: String,
+    pub basket_type: String,
+    pub dominant_mission: String,
+    /// The customer's own price-sensitivity segment, when the shopper is
+    /// known.
+    #[serde(default)]
+    pub customer_price_sensitivity: Option<String>,
+    pub items: Vec<Item>,
+}
+
+/// A level of the product hierarchy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProductLevel {
+    ProdCode40,
+    ProdCode30,
+    ProdCode20,
+    ProdCode10,
+    ProdCode,
+}
+
+impl ProductLevel {
+    /// Coarse to fine, the order in which priors are chained.
+    pub const CHAIN: [ProductLevel; 5] = [
+        ProductLevel::ProdCode40,
+        ProductLevel::ProdCode30,
+        ProductLevel::ProdCode20,
+        ProductLevel::ProdCode10,
+        ProductLevel::ProdCode,
+    ];
+
+    /// The item's code at this level; `None` when missing.
+    pub fn code(self, item: &Item) -> Option<&str> {
+        let code = match self {
+            ProductLevel::ProdCode40 => item.prod_code_40.as_deref().unwrap_or(""),
+            ProductLevel::ProdCode30 => &item.prod_code_30,
+            ProductLevel::ProdCode20 => &item.prod_code_20,
+            ProductLevel::ProdCode10 => &item.prod_code_10,
+            ProductLevel::ProdCode => &item.prod_code,
+        };
+        let code = code.trim();
+        (!crate::feature::is_missing(code)).then_some(code)
+    }
+}
+
+/// Basket counts by class for every code seen at one product level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PriorLevel {
+    pub level: ProductLevel,
+    /// Sorted, distinct codes.
+    pub codes: Vec<String>,
+    /// `codes.len() * n_classes` counts: how many training baskets of each
+    /// class held the code (a basket counts once however many lines).
+    pub counts: Vec<f32>,
+}
+
+impl PriorLevel {
+    fn counts_of(&self, code: &str, k: usize) -> Option<&[f32]> {
+        let i = self.codes.binary_search_by(|c| c.as_str().cmp(code)).ok()?;
+        Some(&self.counts[i * k..(i + 1) * k])
+    }
+}
+
+/// The fitted part of the basket encoder, carried in the feature spec.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BasketPriors {
+    /// Class distribution of all training baskets: the prior of last resort.
+    pub global: Vec<f32>,
+    /// Pseudo-count `m` pulling a code's distribution towards its parent's.
+    pub smoothing: f32,
+    /// One table per level, in [`ProductLevel::CHAIN`] order.
+    pub levels: Vec<PriorLevel>,
+}
+
+/// The categorical basket fields, in feature order.
+pub const CATEGORICAL_FIELDS: [&str; 6] = [
+    "store_format",
+    "store_region",
+    "basket_size",
+    "basket_type",
+    "dominant_mission",
+    "customer_price_sensitivity",
+];
+
+/// The numeric basket totals, in feature order after the categorical ones.
+pub const TOTAL_FIELDS: [&str; 4] = ["items", "quantity", "spend", "unit_price"];
+
+/// The families of prior features, each with one feature per class, in
+/// feature order after the totals.
+pub const PRIOR_FAMILIES: [&str; 4] = [
+    // Spend-weighted mean of the products' priors: what the money went on.
+    "product_prior",
+    // Plain mean over lines: what the basket is made of.
+    "product_prior_mean",
+    // The strongest single signal among the lines.
+    "product_prior_max",
+    // Spend-weighted department (PROD_CODE_20) prior: a coarser view that
+    // is stable when the products themselves are rare.
+    "department_prior",
+];
+
+/// The names of a basket model's features, in order, for these classes.
+pub fn feature_names(classes: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = CATEGORICAL_FIELDS
+        .iter()
+        .chain(TOTAL_FIELDS.iter())
+        .map(|s| s.to_string())
+        .collect();
+    for family in PRIOR_FAMILIES {
+        for class in classes {
+            names.push(format!("{family}_{class}"));
+        }
+    }
+    names
+}
+
+impl Basket {
+    /// The raw value of a categorical field by its feature name.
+    fn categorical(&self, field: &str) -> &str {
+        match field {
+            "store_format" => &self.store_format,
+            "store_region" => &self.store_region,
+            "basket_size" => &self.basket_size,
+            "basket_type" => &self.basket_type,
+            "dominant_mission" => &self.dominant_mission,
+            "customer_price_sensitivity" => {
+                self.customer_price_sensitivity.as_deref().unwrap_or("")
+            }
+            _ => "",
+        }
+    }
+}
+
+impl BasketPriors {
+    /// The number of classes the priors are over.
+    pub fn n_classes(&self) -> usize {
+        self.global.len()
+    }
+
+    /// Writes the chained prior of `item` into `product` (finest level) and
+    /// `department` (the PROD_CODE_20 level).
+    fn item_prior(&self, item: &Item, product: &mut [f64], department: &mut [f64]) {
+        let k = self.n_classes();
+        let m = f64::from(self.smoothing);
+        for (p, g) in product.iter_mut().zip(&self.global) {
+            *p = f64::from(*g);
+        }
+        for level in &self.levels {
+            if let Some(counts) = level.level.code(item).and_then(|c| level.counts_of(c, k)) {
+                let n: f64 = counts.iter().map(|&c| f64::from(c)).sum();
+                for (p, &c) in product.iter_mut().zip(counts) {
+                    *p = (f64::from(c) + m * *p) / (n + m);
+                }
+            }
+            if level.level == ProductLevel::ProdCode20 {
+                department.copy_from_slice(product);
+            }
+        }
+    }
+
+    /// Checks the tables' shapes, for priors read from untrusted bytes.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let bad = |m: String| Err(ModelError::Invalid(format!("basket priors: {m}")));
+        let k = self.global.len();
+        if k < 2 {
+            return bad(format!("{k} classes"));
+        }
+        if !(self.smoothing.is_finite() && self.smoothing >= 0.0) {
+            return bad(format!(
+                "smoothing {} must be finite and >= 0",
+                self.smoothing
+            ));
+        }
+        if self.levels.iter().map(|l| l.level).collect::<Vec<_>>() != ProductLevel::CHAIN {
+            return bad(
+                "levels must be prod_code_40, _30, _20, _10, prod_code in that order".into(),
+            );
+        }
+        for level in &self.levels {
+            if Some(level.counts.len()) != level.codes.len().checked_mul(k) {
+                return bad(format!(
+                    "{:?}: counts do not match codes x classes",
+                    level.level
+                ));
+            }
+            if level.codes.windows(2).any(|w| w[0] >= w[1]) {
+                return bad(format!(
+                    "{:?}: codes must be sorted and distinct",
+                    level.level
+                ));
+            }
+            if level.counts.iter().any(|c| !c.is_finite() || *c < 0.0) {
+                return bad(format!("{:?}: counts must be finite and >= 0", level.level));
+            }
+        }
+        if self.global.iter().any(|g| !g.is_finite() || *g < 0.0) {
+            return bad("global prior must be finite and >= 0".into());
+        }
+        Ok(())
+    }
+}
+
+impl FeatureSpec {
+    /// The feature spec of a basket model: categorical fields with their
+    /// vocabularies (`vocabularies[i]` for `CATEGORICAL_FIELDS[i]`), then
+    /// totals and priors, numeric.
+    pub fn for_baskets(
+        classes: &[String],
+        vocabularies: [Vec<String>; 6],
+        priors: BasketPriors,
+    ) -> FeatureSpec {
+        let names = feature_names(classes);
+        let mut features: Vec<FeatureDef> = CATEGORICAL_FIELDS
+            .iter()
+            .zip(vocabularies)
+            .map(|(name, vocab)| FeatureDef::categorical(*name, vocab))
+            .collect();
+        features.extend(
+            names[CATEGORICAL_FIELDS.len()..]
+                .iter()
+                .map(FeatureDef::numeric),
+        );
+        FeatureSpec {
+            features,
+            basket: Some(priors),
+        }
+    }
+
+    /// Encodes a basket into `out` (cleared first). Works for any input:
+    /// unknown codes take their fallbacks, an empty basket gives NaN priors
+    /// and zero totals, which the trees route like any missing value.
+    pub fn encode_basket(&self, basket: &Basket, out: &mut Vec<f32>) -> Result<(), ModelError> {
+        let priors = self
+            .basket
+            .as_ref()
+            .ok_or_else(|| ModelError::Input("this model reads table rows, not baskets".into()))?;
+        let k = priors.n_classes();
+        out.clear();
+        for def in &self.features[..CATEGORICAL_FIELDS.len()] {
+            let raw = basket.categorical(&def.name);
+            out.push(match &def.kind {
+                FeatureKind::Categorical { vocabulary } if !crate::feature::is_missing(raw) => {
+                    crate::feature::category_code(vocabulary, raw.trim())
+                }
+                _ => f32::NAN,
+            });
+        }
+
+        // Sums over lines: spend-weighted and plain product priors, their
+        // maximum, and spend-weighted and plain department priors.
+        let (mut quantity, mut spend, mut weight) = (0.0f64, 0.0f64, 0.0f64);
+        let mut sums = vec![0.0f64; 5 * k];
+        sums[2 * k..3 * k].fill(f64::NEG_INFINITY);
+        let (mut product, mut department) = (vec![0.0f64; k], vec![0.0f64; k]);
+        for item in &basket.items {
+            priors.item_prior(item, &mut product, &mut department);
+            // Negative or NaN spend carries no weight rather than a negative one.
+            let w = if item.spend.is_finite() && item.spend > 0.0 {
+                item.spend
+            } else {
+                0.0
+            };
+            for c in 0..k {
+                sums[c] += w * product[c];
+                sums[k + c] += product[c];
+                sums[2 * k + c] = sums[2 * k + c].max(product[c]);
+                sums[3 * k + c] += w * department[c];
+                sums[4 * k + c] += department[c];
+            }
+            quantity += item.quantity;
+            spend += item.spend;
+            weight += w;
+        }
+        let n = basket.items.len() as f64;
+        out.push(n as f32);
+        out.push(quantity as f32);
+        out.push(spend as f32);
+        out.push(if quantity > 0.0 {
+            (spend / quantity) as f32
+        } else {
+            f32::NAN
+        });
+        // Weighted means fall back to plain means when nothing was spent;
+        // an empty basket has no priors at all (NaN).
+        let mean = |weighted: &[f64], plain: &[f64], c: usize| -> f32 {
+            if weight > 0.0 {
+                (weighted[c] / weight) as f32
+            } else if n > 0.0 {
+                (plain[c] / n) as f32
+            } else {
+                f32::NAN
+            }
+        };
+        let (weighted, plain, max) = (&sums[..k], &sums[k..2 * k], &sums[2 * k..3 * k]);
+        let (dept_weighted, dept_plain) = (&sums[3 * k..4 * k], &sums[4 * k..]);
+        out.extend((0..k).map(|c| mean(weighted, plain, c)));
+        out.extend((0..k).map(|c| {
+            if n > 0.0 {
+                (plain[c] / n) as f32
+            } else {
+                f32::NAN
+            }
+        }));
+        out.extend((0..k).map(|c| if n > 0.0 { max[c] as f32 } else { f32::NAN }));
+        out.extend((0..k).map(|c| mean(dept_weighted, dept_plain, c)));
+        debug_assert_eq!(out.len(), self.features.len());
+        Ok(())
+    }
+
+    /// Checks that a basket spec's features are the encoder's, in order.
+    pub fn validate_basket(&self) -> Result<(), ModelError> {
+        let Some(priors) = &self.basket else {
+            return Ok(());
+        };
+        priors.validate()?;
+        let k = priors.n_classes();
+        let expected = CATEGORICAL_FIELDS.len() + TOTAL_FIELDS.len() + PRIOR_FAMILIES.len() * k;
+        let fixed = CATEGORICAL_FIELDS.iter().chain(TOTAL_FIELDS.iter());
+        let names_match = self.features.len() == expected
+            && self.features.iter().zip(fixed).all(|(f, n)| f.name == *n)
+            && self.features[..CATEGORICAL_FIELDS.len()]
+                .iter()
+                .all(|f| matches!(f.kind, FeatureKind::Categorical { .. }))
+            && self.features[CATEGORICAL_FIELDS.len()..]
+                .iter()
+                .all(|f| f.kind == FeatureKind::Numeric);
+        if !names_match {
+            return Err(ModelError::Invalid(format!(
+                "a basket spec needs the {expected} encoder features in order"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classes() -> Vec<String> {
+        ["LA", "MM", "UM"].map(String::from).to_vec()
+    }
+
+    fn item(prod: &str, cl: &str, dep: &str, spend: f64) -> Item {
+        Item {
+            prod_code: prod.into(),
+            prod_code_10: cl.into(),
+            prod_code_20: dep.into(),
+            prod_code_30: "G00001".into(),
+            prod_code_40: Some("D00001".into()),
+            quantity: 1.0,
+            spend,
+        }
+    }
+
+    fn level(level: ProductLevel, rows: &[(&str, [f32; 3])]) -> PriorLevel {
+        PriorLevel {
+            level,
+            codes: rows.iter().map(|r| r.0.to_string()).collect(),
+            counts: rows.iter().flat_map(|r| r.1).collect(),
+        }
+    }
+
+    fn spec() -> FeatureSpec {
+        let priors = BasketPriors {
+            global: vec![0.25, 0.5, 0.25],
+            smoothing: 10.0,
+            levels: vec![
+                level(ProductLevel::ProdCode40, &[]),
+                level(ProductLevel::ProdCode30, &[]),
+                level(ProductLevel::ProdCode20, &[("DEP00001", [10.0, 0.0, 0.0])]),
+                level(ProductLevel::ProdCode10, &[]),
+                level(ProductLevel::ProdCode, &[("PRD0000001", [0.0, 0.0, 90.0])]),
+            ],
+        };
+        let vocab = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        FeatureSpec::for_baskets(
+            &classes(),
+            [
+                vocab(&["LS", "SS"]),
+                vocab(&["E02"]),
+                vocab(&["L", "M", "S"]),
+                vocab(&["Top Up"]),
+                vocab(&["Fresh"]),
+                vocab(&["LA", "MM", "UM"]),
+            ],
+            priors,
+        )
+    }
+
+    fn basket(items: Vec<Item>) -> Basket {
+        Basket {
+            store_format: "SS".into(),
+            store_region: "W09".into(),
+            basket_size: "M".into(),
+            basket_type: "Top Up".into(),
+            dominant_mission: "Fresh".into(),
+            customer_price_sensitivity: None,
+            items,
+        }
+    }
+
+    #[test]
+    fn priors_chain_from_coarse_to_fine_and_fall_back() {
+        let spec = spec();
+        spec.validate_basket().unwrap();
+        let names = feature_names(&classes());
+        assert_eq!(names.len(), spec.features.len());
+        let mut x = Vec::new();
+        // A known product in a known department, and an unknown product in an
+        // unknown department: the second falls back to the global prior.
+        spec.encode_basket(
+            &basket(vec![
+                item("PRD0000001", "CL1", "DEP00001", 3.0),
+                item("PRD9", "CL9", "DEP9", 1.0),
+            ]),
+            &mut x,
+        )
+        .unwrap();
+        let at = |name: &str| x[names.iter().position(|n| n == name).unwrap()];
+        assert_eq!(&x[..5], &[1.0, 1.0, 1.0, 0.0, 0.0]);
+        assert_eq!(
+            at("store_region"),
+            1.0,
+            "unseen region gets the unseen code"
+        );
+        assert!(at("customer_price_sensitivity").is_nan());
+        assert_eq!(
+            (at("items"), at("spend"), at("unit_price")),
+            (2.0, 4.0, 2.0)
+        );
+        // Department DEP00001: (10 LA + 10 * global) / 20 = [0.625, 0.25, 0.125].
+        // Product: (90 UM + 10 * dept) / 100 = [0.0625, 0.025, 0.9125].
+        let product = [0.0625f64, 0.025, 0.9125];
+        let unknown = [0.25f64, 0.5, 0.25];
+        for (c, class) in classes().iter().enumerate() {
+            let weighted = (3.0 * product[c] + unknown[c]) / 4.0;
+            assert!((f64::from(at(&format!("product_prior_{class}"))) - weighted).abs() < 1e-6);
+            let mean = (product[c] + unknown[c]) / 2.0;
+            assert!((f64::from(at(&format!("product_prior_mean_{class}"))) - mean).abs() < 1e-6);
+        }
+        assert!((at("department_prior_LA") - (3.0 * 0.625 + 0.25) / 4.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn empty_and_odd_baskets_encode_without_error() {
+        let spec = spec();
+        let mut x = Vec::new();
+        spec.encode_basket(&basket(vec![]), &mut x).unwrap();
+        assert_eq!(x.len(), spec.features.len());
+        assert_eq!(x[6], 0.0);
+        assert!(x[10..].iter().all(|v| v.is_nan()));
+        let mut odd = item("", "", "", f64::NAN);
+        odd.prod_code_40 = None;
+        odd.quantity = -1.0;
+        spec.encode_basket(&basket(vec![odd]), &mut x).unwrap();
+        assert!(x[10..].iter().all(|v| v.is_finite()), "{x:?}");
+    }
+
+    #[test]
+    fn broken_priors_are_rejected() {
+        let mut spec = spec();
+        spec.basket.as_mut().unwrap().levels.swap(0, 1);
+        assert!(spec.validate_basket().is_err());
+        let mut spec2 = self::spec();
+        spec2.features.pop();
+        assert!(spec2.validate_basket().is_err());
+        let mut spec3 = self::spec();
+        spec3.basket.as_mut().unwrap().levels[4].counts.push(1.0);
+        assert!(spec3.validate_basket().is_err());
+    }
+
+    #[test]
+    fn baskets_parse_from_the_api_shape() {
+        let json = r#"{"store_format":"LS","store_region":"E02","basket_size":"L",
+            "basket_type":"Top Up","dominant_mission":"Fresh","customer_price_sensitivity":"LA",
+            "items":[{"prod_code":"PRD0900097","prod_code_10":"CL00001","prod_code_20":"DEP00001",
+            "prod_code_30":"G00001","prod_code_40":"D00001","quantity":1,"spend":1.03}]}"#;
+        let b: Basket = serde_json::from_str(json).unwrap();
+        assert_eq!(b.items[0].quantity, 1.0);
+        assert!(serde_json::from_str::<Basket>(&json.replace("\"quantity\"", "\"qty\"")).is_err());
+    }
+}
