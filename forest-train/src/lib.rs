@@ -18,9 +18,14 @@ pub mod binning;
 pub mod csv_input;
 pub mod dataset;
 pub mod error;
+pub mod etl;
 pub mod importance;
+pub mod input;
+pub mod lake;
 pub mod params;
+pub mod report;
 pub mod split;
+pub mod synth;
 pub mod train;
 pub mod tree;
 

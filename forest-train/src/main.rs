@@ -8,8 +8,12 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use forest_core::{artifact, metrics, Model};
-use forest_train::csv_input::{read_csv_with_spec, read_training_csv};
+use forest_train::etl::gold::Split;
+use forest_train::etl::{self, EtlConfig};
 use forest_train::importance::permutation_importance;
+use forest_train::input::Source;
+use forest_train::lake::{Lake, S3Options};
+use forest_train::synth::{self, SynthConfig};
 use forest_train::{fit, ClassWeight, Criterion, ForestParams, MaxFeatures, MaxSamples};
 
 /// Train, evaluate and inspect random-forest models in the `.forest` format.
@@ -34,16 +38,95 @@ enum Command {
     /// Show what a .forest artifact holds: metadata, sizes, tree depths and
     /// the most important features.
     Inspect(InspectArgs),
+    /// Write synthetic raw weekly files (transactions_YYYYWW.csv) in the
+    /// dunnhumby schema, with a planted relation between products' price
+    /// tiers, customers, stores and BASKET_PRICE_SENSITIVITY.
+    ///
+    /// The same seed gives the same bytes whatever the thread count; each
+    /// week's content depends only on the seed and its shop week.
+    Synth(SynthArgs),
+    /// Raw weekly CSV files to silver Parquet (typed, partitioned by
+    /// SHOP_WEEK, bad lines quarantined under silver/_rejects/ with file,
+    /// line and reason) to gold Parquet (one row per basket: encoded
+    /// features, label, train/val/test split) plus gold/_spec.json, the
+    /// feature spec fitted on the train split that `fit` puts in the model.
+    ///
+    /// --raw and --lake are directories or s3://bucket/prefix locations.
+    /// A run rebuilds silver/ and gold/ from the raw files it is given.
+    Etl(EtlArgs),
+}
+
+/// Where S3 locations live; the rest comes from the usual AWS configuration
+/// (environment, profile, instance role).
+#[derive(Args)]
+struct S3Args {
+    /// S3 endpoint to use instead of AWS's (a local S3-compatible server).
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    endpoint_url: Option<String>,
+}
+
+impl S3Args {
+    fn options(&self) -> S3Options {
+        let mut options = S3Options::from_env();
+        if self.endpoint_url.is_some() {
+            options.endpoint_url = self.endpoint_url.clone();
+        }
+        options
+    }
+}
+
+#[derive(Args)]
+struct EtlArgs {
+    /// Where the raw weekly files (*.csv) are: a directory or s3://bucket/prefix.
+    #[arg(long)]
+    raw: String,
+    /// The lake: a directory or s3://bucket/prefix holding raw/, silver/,
+    /// gold/, artifacts/, logs/ and tmp/.
+    #[arg(long)]
+    lake: String,
+    /// Seed of the train/val/test split (a pure function of basket key and seed).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Fractions of baskets in train, val and test.
+    #[arg(long, default_value = "0.7,0.15,0.15", value_parser = parse_split)]
+    split: [f64; 3],
+    /// Pseudo-count pulling a product's prior towards its category's.
+    #[arg(long, default_value_t = 10.0)]
+    smoothing: f32,
+    /// Worker threads (default: all cores). The output is the same for any value.
+    #[arg(long)]
+    threads: Option<usize>,
+    #[command(flatten)]
+    s3: S3Args,
+}
+
+fn parse_split(s: &str) -> Result<[f64; 3], String> {
+    let parts: Vec<f64> = s
+        .split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<f64>()
+                .map_err(|_| format!("'{p}' is not a number"))
+        })
+        .collect::<Result<_, _>>()?;
+    <[f64; 3]>::try_from(parts).map_err(|_| "expected three fractions: train,val,test".into())
 }
 
 #[derive(Args)]
 struct FitArgs {
-    /// CSV file with a header line.
+    /// A CSV file with a header line, or a gold table made by `etl`
+    /// (LAKE/gold, a directory or s3://bucket/prefix/gold).
     #[arg(long)]
-    data: PathBuf,
-    /// Name of the label column.
+    data: String,
+    /// Name of the label column (required for a CSV file; a gold table
+    /// names its own).
     #[arg(long)]
-    label: String,
+    label: Option<String>,
+    /// Rows of a gold table to train on: train, val or test.
+    #[arg(long, default_value = None)]
+    split: Option<String>,
+    #[command(flatten)]
+    s3: S3Args,
     /// Where to write the model (written atomically).
     #[arg(long)]
     out: PathBuf,
@@ -102,9 +185,15 @@ struct EvalArgs {
     /// The .forest model.
     #[arg(long)]
     model: PathBuf,
-    /// Labelled CSV file with the model's feature columns.
+    /// Labelled CSV file with the model's feature columns, or the gold
+    /// table the model was trained from.
     #[arg(long)]
-    data: PathBuf,
+    data: String,
+    /// Rows of a gold table to score: train, val or test (default test).
+    #[arg(long)]
+    split: Option<String>,
+    #[command(flatten)]
+    s3: S3Args,
     /// Label column (default: the one the model was trained on).
     #[arg(long)]
     label: Option<String>,
@@ -114,6 +203,11 @@ struct EvalArgs {
     /// Also measure permutation importance with this many shuffles per feature.
     #[arg(long, value_name = "REPEATS")]
     permutation_importance: Option<usize>,
+    /// Also write the evaluation report into this directory (created if
+    /// need be): metrics.json, report.md and SVG pictures of the confusion
+    /// matrix and feature importance, each file written atomically.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -131,6 +225,28 @@ struct InspectArgs {
     top: usize,
 }
 
+#[derive(Args)]
+struct SynthArgs {
+    /// Output directory or s3://bucket/prefix (files are written atomically).
+    #[arg(long)]
+    out: String,
+    /// Number of weekly files.
+    #[arg(long, default_value_t = 4)]
+    weeks: usize,
+    /// Seed of the catalogue, customers, stores and every week.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Baskets per weekly file.
+    #[arg(long, default_value_t = 1000)]
+    baskets_per_week: usize,
+    /// First shop week, YYYYWW (weeks run 01..52, then the next year's 01).
+    #[arg(long, default_value_t = 200607)]
+    first_week: u32,
+    /// Worker threads (default: all cores). The files are the same for any value.
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
 fn main() {
     if let Err(e) = run() {
         eprintln!("error: {e:#}");
@@ -144,6 +260,8 @@ fn run() -> Result<()> {
         Command::Fit(a) => with_threads(a.threads, || cmd_fit(&a)),
         Command::Eval(a) => with_threads(a.threads, || cmd_eval(&a)),
         Command::Inspect(a) => cmd_inspect(&a),
+        Command::Synth(a) => with_threads(a.threads, || cmd_synth(&a)),
+        Command::Etl(a) => with_threads(a.threads, || cmd_etl(&a)),
     }
 }
 
@@ -182,13 +300,14 @@ fn cmd_fit(a: &FitArgs) -> Result<()> {
     };
     params.validate().map_err(anyhow::Error::msg)?;
     let start = Instant::now();
-    let data = read_training_csv(&a.data, &a.label)?;
+    let source = Source::parse(&a.data, a.split.as_deref(), Split::Train)?;
+    let data = source.training(a.label.as_deref(), &a.s3.options())?;
     eprintln!(
         "read {} rows x {} features, {} classes from {} in {:.2} s",
         data.n_rows(),
         data.n_features(),
         data.classes.len(),
-        a.data.display(),
+        source.describe(),
         start.elapsed().as_secs_f64()
     );
     let t0 = Instant::now();
@@ -233,15 +352,18 @@ fn cmd_fit(a: &FitArgs) -> Result<()> {
     Ok(())
 }
 
-fn load_model(path: &Path) -> Result<Model> {
+/// Reads and decodes a model, keeping its bytes: their hash is the model's
+/// identity in reports and registries.
+fn read_model(path: &Path) -> Result<(Vec<u8>, Model)> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    artifact::decode(&bytes).with_context(|| format!("loading {}", path.display()))
+    let model = artifact::decode(&bytes).with_context(|| format!("loading {}", path.display()))?;
+    Ok((bytes, model))
 }
 
 fn cmd_eval(a: &EvalArgs) -> Result<()> {
-    let model = load_model(&a.model)?;
-    let label = a.label.as_deref().unwrap_or(&model.meta.label);
-    let data = read_csv_with_spec(&a.data, &model.meta.features, label, &model.meta.classes)?;
+    let (model_bytes, model) = read_model(&a.model)?;
+    let source = Source::parse(&a.data, a.split.as_deref(), Split::Test)?;
+    let data = source.for_model(&model, a.label.as_deref(), &a.s3.options())?;
     let proba = model.forest.predict_proba_batch(&data.rows_row_major())?;
     let truth: Vec<usize> = data.labels.iter().map(|&y| y as usize).collect();
     let evaluation = metrics::evaluate_proba(&model.meta.classes, &truth, &proba)?;
@@ -249,6 +371,18 @@ fn cmd_eval(a: &EvalArgs) -> Result<()> {
         Some(repeats) => Some(permutation_importance(&model.forest, &data, repeats, 0)?),
         None => None,
     };
+    if let Some(dir) = &a.report {
+        let description = format!("{}, {} rows", source.describe(), data.n_rows());
+        write_report(
+            dir,
+            &a.model,
+            &model_bytes,
+            &model,
+            &evaluation,
+            &description,
+            importance.as_deref(),
+        )?;
+    }
     if a.json {
         let mut value = serde_json::to_value(&evaluation)?;
         if let (Some(obj), Some(imp)) = (value.as_object_mut(), &importance) {
@@ -259,7 +393,7 @@ fn cmd_eval(a: &EvalArgs) -> Result<()> {
         println!(
             "{} on {} ({} rows)\n",
             a.model.display(),
-            a.data.display(),
+            source.describe(),
             data.n_rows()
         );
         println!("{}", evaluation.to_text());
@@ -359,6 +493,86 @@ fn cmd_inspect(a: &InspectArgs) -> Result<()> {
     Ok(())
 }
 
+fn cmd_synth(a: &SynthArgs) -> Result<()> {
+    let config = SynthConfig {
+        seed: a.seed,
+        weeks: a.weeks,
+        baskets_per_week: a.baskets_per_week,
+        first_week: a.first_week,
+    };
+    config.validate()?;
+    let lake = Lake::open(&a.out, &S3Options::from_env())?;
+    let start = Instant::now();
+    let share = |labels: [usize; 4]| {
+        let n = (labels[0] + labels[1] + labels[2]).max(1) as f64;
+        format!(
+            "LA {:.1}%  MM {:.1}%  UM {:.1}%  (XX {})",
+            100.0 * labels[0] as f64 / n,
+            100.0 * labels[1] as f64 / n,
+            100.0 * labels[2] as f64 / n,
+            labels[3]
+        )
+    };
+    let summary = synth::generate(
+        &config,
+        |name, bytes| lake.put(name, &bytes),
+        |w| {
+            eprintln!(
+                "  {}  {:>7} rows  {:>6} baskets  {}",
+                w.file_name,
+                w.rows,
+                w.baskets,
+                share(w.labels)
+            )
+        },
+    )?;
+    println!(
+        "wrote {} files to {}: {} rows, {} baskets, {:.1} MB in {:.2} s",
+        summary.weeks.len(),
+        lake.location(),
+        summary.rows(),
+        summary.baskets(),
+        summary.bytes() as f64 / 1e6,
+        start.elapsed().as_secs_f64()
+    );
+    println!("class mix by basket: {}", share(summary.labels()));
+    Ok(())
+}
+
+/// Builds the evaluation report and writes its files into `dir`, each one
+/// atomically, in the order the report gives (metrics.json last).
+fn write_report(
+    dir: &Path,
+    model_path: &Path,
+    model_bytes: &[u8],
+    model: &Model,
+    evaluation: &metrics::Evaluation,
+    data_description: &str,
+    permutation: Option<&[forest_train::importance::PermutationImportance]>,
+) -> Result<()> {
+    use forest_train::report::{build_report, ReportInput};
+
+    let model_name = model_path.file_name().map_or_else(
+        || model_path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let sha256 = artifact::content_hash(model_bytes);
+    let files = build_report(&ReportInput {
+        model_name: &model_name,
+        model_sha256: &sha256,
+        meta: &model.meta,
+        evaluation,
+        data_description,
+        permutation,
+    })?;
+    for (name, bytes) in &files.files {
+        write_atomically(&dir.join(name), bytes)?;
+    }
+    let names: Vec<&str> = files.files.iter().map(|(n, _)| n.as_str()).collect();
+    eprintln!("wrote report to {}: {}", dir.display(), names.join(", "));
+    Ok(())
+}
+
 /// Writes `bytes` to a temporary file beside `path`, syncs it, then renames
 /// it over `path`: a reader sees the old file or the new one, never half.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -385,5 +599,50 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
         return Err(e).with_context(|| format!("writing {}", path.display()));
     }
+    Ok(())
+}
+
+fn cmd_etl(a: &EtlArgs) -> Result<()> {
+    let s3 = a.s3.options();
+    let raw = Lake::open(&a.raw, &s3)?;
+    let lake = Lake::open(&a.lake, &s3)?;
+    let config = EtlConfig {
+        seed: a.seed,
+        split: a.split,
+        smoothing: a.smoothing,
+    };
+    let report = etl::run(&raw, &lake, &config, &|line| eprintln!("  {line}"))?;
+    println!(
+        "etl: {} file(s), {} input rows = {} silver + {} rejected, in {:.2} s",
+        report.raw_files,
+        report.input_rows,
+        report.silver_rows,
+        report.rejected_rows,
+        report.seconds
+    );
+    for problem in &report.file_problems {
+        println!("  file problem: {problem}");
+    }
+    let baskets: Vec<String> = report
+        .baskets
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    println!(
+        "gold: baskets {}; {} unlabelled (XX) left out, {} with conflicting line labels",
+        baskets.join(", "),
+        report.unlabelled_baskets,
+        report.label_conflicts
+    );
+    for w in &report.weeks {
+        println!(
+            "  week {}: {} lines, {} baskets (key: {:?})",
+            w.week, w.lines, w.baskets, w.key
+        );
+    }
+    if report.rejected_rows > 0 {
+        println!("rejects: {}", lake.url("silver/_rejects/"));
+    }
+    println!("gold table: {}", lake.url("gold/"));
     Ok(())
 }

@@ -1,0 +1,206 @@
+//! From lines to baskets: the basket key, the label, and the `Basket` the
+//! encoder reads.
+//!
+//! The basket key is `BASKET_ID` when that column identifies baskets. In the
+//! shared copy of the real data it does not: a spreadsheet export flattened
+//! every id to `9.94E+14`. So, per shop week, when the ids are written in
+//! floating-point notation or a single id covers the whole week, the key
+//! falls back to a composite of what does tell baskets apart:
+//! customer (or `anonymous`), store, date, hour and basket type.
+
+use std::collections::HashMap;
+
+use forest_core::{Basket, Item};
+
+use super::raw::Line;
+
+/// How a week's baskets are told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyKind {
+    BasketId,
+    Composite,
+}
+
+/// Decides the key for one shop week's lines.
+pub fn key_kind(lines: &[Line]) -> KeyKind {
+    let Some(first) = lines.first() else {
+        return KeyKind::BasketId;
+    };
+    let float_notation = |id: &str| id.contains(['E', 'e', '.']);
+    let one_id = lines.iter().all(|l| l.basket_id == first.basket_id);
+    if (one_id && lines.len() > 1) || lines.iter().any(|l| float_notation(&l.basket_id)) {
+        KeyKind::Composite
+    } else {
+        KeyKind::BasketId
+    }
+}
+
+/// The key of a line's basket.
+pub fn basket_key(line: &Line, kind: KeyKind) -> String {
+    match kind {
+        KeyKind::BasketId => format!("id:{}", line.basket_id),
+        KeyKind::Composite => format!(
+            "c:{}|{}|{}|{}|{}",
+            line.cust_code.as_deref().unwrap_or("anonymous"),
+            line.store_code,
+            line.shop_date,
+            line.shop_hour,
+            line.basket_type
+        ),
+    }
+}
+
+/// A basket with its key, week and label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelledBasket {
+    pub key: String,
+    pub shop_week: i32,
+    /// The label most of its lines carry (ties: the first line's).
+    pub label: String,
+    /// Whether its lines disagreed on the label (possible with a composite
+    /// key that merges two baskets).
+    pub label_conflict: bool,
+    pub basket: Basket,
+}
+
+/// Groups one week's lines into baskets, sorted by key. Basket attributes
+/// come from the basket's first line in file order.
+pub fn assemble(lines: &[Line], kind: KeyKind) -> Vec<LabelledBasket> {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut groups: Vec<(String, Vec<&Line>)> = Vec::new();
+    for line in lines {
+        let key = basket_key(line, kind);
+        match index.get(&key) {
+            Some(&i) => groups[i].1.push(line),
+            None => {
+                index.insert(key.clone(), groups.len());
+                groups.push((key, vec![line]));
+            }
+        }
+    }
+    let mut baskets: Vec<LabelledBasket> = groups
+        .into_iter()
+        .map(|(key, lines)| {
+            let first = lines[0];
+            let (label, conflict) = majority_label(&lines);
+            LabelledBasket {
+                key,
+                shop_week: first.shop_week,
+                label,
+                label_conflict: conflict,
+                basket: Basket {
+                    store_format: first.store_format.clone(),
+                    store_region: first.store_region.clone(),
+                    basket_size: first.basket_size.clone(),
+                    basket_type: first.basket_type.clone(),
+                    dominant_mission: first.basket_dominant_mission.clone(),
+                    customer_price_sensitivity: first.cust_price_sensitivity.clone(),
+                    items: lines
+                        .iter()
+                        .map(|l| Item {
+                            prod_code: l.prod_code.clone(),
+                            prod_code_10: l.prod_code_10.clone(),
+                            prod_code_20: l.prod_code_20.clone(),
+                            prod_code_30: l.prod_code_30.clone(),
+                            prod_code_40: l.prod_code_40.clone(),
+                            quantity: f64::from(l.quantity),
+                            spend: l.spend,
+                        })
+                        .collect(),
+                },
+            }
+        })
+        .collect();
+    baskets.sort_by(|a, b| a.key.cmp(&b.key));
+    baskets
+}
+
+fn majority_label(lines: &[&Line]) -> (String, bool) {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for l in lines {
+        match counts
+            .iter_mut()
+            .find(|(s, _)| *s == l.basket_price_sensitivity)
+        {
+            Some((_, n)) => *n += 1,
+            None => counts.push((&l.basket_price_sensitivity, 1)),
+        }
+    }
+    // Stable: among equal counts the first seen (the first line's) wins.
+    let best = counts
+        .iter()
+        .fold(counts[0], |b, c| if c.1 > b.1 { *c } else { b });
+    (best.0.to_string(), counts.len() > 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(id: &str, cust: Option<&str>, hour: i32, label: &str) -> Line {
+        Line {
+            shop_week: 200607,
+            shop_date: 20060413,
+            shop_weekday: 5,
+            shop_hour: hour,
+            quantity: 1,
+            spend: 1.0,
+            prod_code: "PRD1".into(),
+            prod_code_10: "CL1".into(),
+            prod_code_20: "DEP1".into(),
+            prod_code_30: "G1".into(),
+            prod_code_40: None,
+            cust_code: cust.map(String::from),
+            cust_price_sensitivity: None,
+            cust_lifestage: None,
+            basket_id: id.into(),
+            basket_size: "S".into(),
+            basket_price_sensitivity: label.into(),
+            basket_type: "Top Up".into(),
+            basket_dominant_mission: "Fresh".into(),
+            store_code: "STORE1".into(),
+            store_format: "LS".into(),
+            store_region: "E02".into(),
+            source_file: "f".into(),
+            source_line: 2,
+        }
+    }
+
+    #[test]
+    fn flattened_ids_fall_back_to_the_composite_key() {
+        let lines = vec![
+            line("9.94E+14", Some("C1"), 10, "LA"),
+            line("9.94E+14", Some("C1"), 10, "LA"),
+            line("9.94E+14", None, 10, "MM"),
+            line("9.94E+14", Some("C1"), 11, "UM"),
+        ];
+        assert_eq!(key_kind(&lines), KeyKind::Composite);
+        let baskets = assemble(&lines, KeyKind::Composite);
+        assert_eq!(baskets.len(), 3);
+        assert_eq!(baskets[0].key, "c:C1|STORE1|20060413|10|Top Up");
+        assert_eq!(baskets[0].basket.items.len(), 2);
+        assert!(baskets.iter().any(|b| b.key.starts_with("c:anonymous|")));
+    }
+
+    #[test]
+    fn real_ids_are_used_and_labels_voted() {
+        let lines = vec![
+            line("994100000001", Some("C1"), 10, "LA"),
+            line("994100000002", Some("C1"), 10, "MM"),
+            line("994100000001", Some("C1"), 10, "UM"),
+            line("994100000001", Some("C1"), 10, "UM"),
+        ];
+        assert_eq!(key_kind(&lines), KeyKind::BasketId);
+        let baskets = assemble(&lines, KeyKind::BasketId);
+        assert_eq!(baskets.len(), 2);
+        assert_eq!(
+            (baskets[0].label.as_str(), baskets[0].label_conflict),
+            ("UM", true)
+        );
+        assert_eq!(
+            (baskets[1].label.as_str(), baskets[1].label_conflict),
+            ("MM", false)
+        );
+    }
+}

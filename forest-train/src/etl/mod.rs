@@ -1,0 +1,443 @@
+//! The ETL: raw weekly CSV files to silver Parquet to basket-level gold.
+//!
+//! ```text
+//! raw/*.csv --parse--> silver/SHOP_WEEK=w/part-<file>.parquet   (+ silver/_rejects/<file>.csv)
+//!           --baskets, split, priors on train--> gold/SHOP_WEEK=w/part-0.parquet + gold/_spec.json
+//! ```
+//!
+//! It works partition by partition so memory stays flat as weeks are added:
+//! raw files are parsed in parallel, one per task; then each shop week is
+//! read back from silver twice, once to count the training baskets' labels
+//! per product (the priors), once to encode its baskets with them. Only the
+//! counts, which grow with the product catalogue and not with the weeks,
+//! are ever held for all weeks at once.
+//!
+//! A run rebuilds `silver/` and `gold/` from the raw files it is given.
+
+pub mod baskets;
+pub mod gold;
+mod parquet_io;
+pub mod priors;
+pub mod raw;
+pub mod silver;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::dataset::Dataset;
+use crate::lake::{Lake, LakeError};
+use baskets::{assemble, key_kind, KeyKind, LabelledBasket};
+use gold::{GoldRow, GoldSpec, Split};
+use priors::{class_index, PriorStats, CLASSES, FOLDS};
+
+#[derive(Debug, Error)]
+pub enum EtlError {
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error("{url}: {message}")]
+    Table { url: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Settings of an ETL run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EtlConfig {
+    /// Seed of the split (a pure function of the basket key and this seed).
+    pub seed: u64,
+    /// Fractions of baskets in train, val and test; they sum to 1.
+    pub split: [f64; 3],
+    /// Pseudo-count pulling a product's prior towards its category's.
+    pub smoothing: f32,
+}
+
+impl Default for EtlConfig {
+    fn default() -> Self {
+        EtlConfig {
+            seed: 0,
+            split: [0.7, 0.15, 0.15],
+            smoothing: 10.0,
+        }
+    }
+}
+
+impl EtlConfig {
+    pub fn validate(&self) -> Result<(), EtlError> {
+        let sum: f64 = self.split.iter().sum();
+        if self.split.iter().any(|f| !(0.0..=1.0).contains(f)) || (sum - 1.0).abs() > 1e-9 {
+            return Err(EtlError::Invalid(format!(
+                "split fractions {:?} must be in [0, 1] and sum to 1",
+                self.split
+            )));
+        }
+        if self.split[0] <= 0.0 {
+            return Err(EtlError::Invalid("the train split cannot be empty".into()));
+        }
+        if !(self.smoothing.is_finite() && self.smoothing >= 0.0) {
+            return Err(EtlError::Invalid(
+                "smoothing must be finite and >= 0".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The split and out-of-fold group of a basket: both from SHA-256 of the
+/// seed and the key, so they depend on nothing else (not on the week, the
+/// file order or the other baskets).
+pub fn assign(key: &str, seed: u64, fractions: &[f64; 3]) -> (Split, usize) {
+    let digest = Sha256::new()
+        .chain_update(seed.to_le_bytes())
+        .chain_update(key.as_bytes())
+        .finalize();
+    let word = |i: usize| u64::from_le_bytes(digest[i..i + 8].try_into().expect("8 bytes"));
+    let u = (word(0) >> 11) as f64 / (1u64 << 53) as f64;
+    let split = if u < fractions[0] {
+        Split::Train
+    } else if u < fractions[0] + fractions[1] {
+        Split::Val
+    } else {
+        Split::Test
+    };
+    (split, (word(8) % FOLDS as u64) as usize)
+}
+
+/// What a run did, for the console, `gold/_manifest.json` and tests.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EtlReport {
+    pub raw_files: usize,
+    /// Data lines in the raw files; always `silver_rows + rejected_rows`.
+    pub input_rows: u64,
+    pub silver_rows: u64,
+    pub rejected_rows: u64,
+    /// Problems of whole files that hold no data line (empty file, ...).
+    pub file_problems: Vec<String>,
+    pub weeks: Vec<WeekReport>,
+    pub baskets: BTreeMap<String, u64>,
+    /// Baskets labelled XX (unclassified), left out of gold.
+    pub unlabelled_baskets: u64,
+    /// Baskets whose lines disagreed on the label.
+    pub label_conflicts: u64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WeekReport {
+    pub week: i32,
+    pub lines: u64,
+    pub baskets: u64,
+    pub key: KeyKind,
+}
+
+/// Called with a short line of progress.
+pub type Progress<'a> = &'a (dyn Fn(&str) + Sync);
+
+/// Runs the ETL from the raw files at the root of `raw` into `lake`.
+pub fn run(
+    raw: &Lake,
+    lake: &Lake,
+    config: &EtlConfig,
+    progress: Progress<'_>,
+) -> Result<EtlReport, EtlError> {
+    config.validate()?;
+    let start = Instant::now();
+    let files: Vec<String> = raw
+        .list("")?
+        .into_iter()
+        .filter(|k| k.ends_with(".csv") && !k.starts_with("silver/") && !k.starts_with("gold/"))
+        .collect();
+    if files.is_empty() {
+        return Err(EtlError::Invalid(format!(
+            "no .csv files in {}",
+            raw.location()
+        )));
+    }
+    crate::lake::init(lake)?;
+    lake.delete_prefix("silver/")?;
+    lake.delete_prefix("gold/")?;
+
+    // Raw to silver, one file per task.
+    let parsed: Vec<(FileOutcome, BTreeSet<i32>)> = files
+        .par_iter()
+        .map(|file| raw_to_silver(raw, lake, file, progress))
+        .collect::<Result<_, _>>()?;
+    let mut report = EtlReport {
+        raw_files: files.len(),
+        ..EtlReport::default()
+    };
+    let mut weeks = BTreeSet::new();
+    for (outcome, file_weeks) in parsed {
+        report.input_rows += outcome.input_rows;
+        report.silver_rows += outcome.silver_rows;
+        report.rejected_rows += outcome.rejected_rows;
+        report.file_problems.extend(outcome.problems);
+        weeks.extend(file_weeks);
+    }
+    if report.input_rows != report.silver_rows + report.rejected_rows {
+        return Err(EtlError::Invalid(format!(
+            "row count mismatch: {} input rows, {} silver + {} rejected",
+            report.input_rows, report.silver_rows, report.rejected_rows
+        )));
+    }
+    let weeks: Vec<i32> = weeks.into_iter().collect();
+    progress(&format!(
+        "silver: {} rows, {} rejected, {} week(s)",
+        report.silver_rows,
+        report.rejected_rows,
+        weeks.len()
+    ));
+
+    // Pass 1 over silver: count the training baskets.
+    let counted: Vec<(PriorStats, WeekReport, BTreeMap<String, u64>, u64, u64)> = weeks
+        .par_iter()
+        .map(|&week| {
+            let baskets = week_baskets(lake, week)?;
+            let mut stats = PriorStats::default();
+            let mut by_split = BTreeMap::new();
+            let (mut unlabelled, mut conflicts) = (0, 0);
+            for b in &baskets.1 {
+                conflicts += u64::from(b.label_conflict);
+                let Some(class) = class_index(&b.label) else {
+                    unlabelled += 1;
+                    continue;
+                };
+                let (split, fold) = assign(&b.key, config.seed, &config.split);
+                *by_split.entry(split.name().to_string()).or_insert(0) += 1;
+                if split == Split::Train {
+                    stats.add(&b.basket, class, fold);
+                }
+            }
+            let lines = baskets.1.iter().map(|b| b.basket.items.len() as u64).sum();
+            let week_report = WeekReport {
+                week,
+                lines,
+                baskets: baskets.1.len() as u64,
+                key: baskets.0,
+            };
+            Ok((stats, week_report, by_split, unlabelled, conflicts))
+        })
+        .collect::<Result<_, EtlError>>()?;
+    let mut stats = PriorStats::default();
+    for (s, week_report, by_split, unlabelled, conflicts) in counted {
+        stats.merge(s);
+        report.weeks.push(week_report);
+        for (k, v) in by_split {
+            *report.baskets.entry(k).or_insert(0) += v;
+        }
+        report.unlabelled_baskets += unlabelled;
+        report.label_conflicts += conflicts;
+    }
+    let present = stats.class_counts().iter().filter(|&&c| c > 0.0).count();
+    if present < 2 {
+        return Err(EtlError::Invalid(format!(
+            "the train split holds {present} label class(es); a classifier needs at least two"
+        )));
+    }
+
+    // The spec that travels with the model, and one per fold for the
+    // training baskets' own features.
+    let spec = stats.spec(None, config.smoothing);
+    let fold_specs: Vec<_> = (0..FOLDS)
+        .map(|f| stats.spec(Some(f), config.smoothing))
+        .collect();
+
+    // Pass 2 over silver: encode and write gold.
+    weeks
+        .par_iter()
+        .try_for_each(|&week| -> Result<(), EtlError> {
+            let (_, baskets) = week_baskets(lake, week)?;
+            let mut rows = Vec::with_capacity(baskets.len());
+            let mut features = Vec::new();
+            for b in baskets {
+                if class_index(&b.label).is_none() {
+                    continue;
+                }
+                let (split, fold) = assign(&b.key, config.seed, &config.split);
+                let encoder = if split == Split::Train {
+                    &fold_specs[fold]
+                } else {
+                    &spec
+                };
+                encoder
+                    .encode_basket(&b.basket, &mut features)
+                    .map_err(|e| EtlError::Invalid(format!("basket {}: {e}", b.key)))?;
+                rows.push(GoldRow {
+                    key: b.key,
+                    shop_week: week,
+                    split,
+                    fold: if split == Split::Train {
+                        fold as i32
+                    } else {
+                        -1
+                    },
+                    label: b.label,
+                    features: features.clone(),
+                });
+            }
+            let key = gold::part_key(week);
+            let bytes = gold::write_rows(&spec, &rows).map_err(|message| EtlError::Table {
+                url: lake.url(&key),
+                message,
+            })?;
+            lake.put(&key, &bytes)?;
+            Ok(())
+        })?;
+
+    let gold_spec = GoldSpec {
+        label: gold::LABEL.into(),
+        classes: CLASSES.iter().map(|c| c.to_string()).collect(),
+        seed: config.seed,
+        split: config.split,
+        folds: FOLDS,
+        features: spec,
+    };
+    lake.put(gold::SPEC_KEY, &to_json(&gold_spec)?)?;
+    report.seconds = start.elapsed().as_secs_f64();
+    let mut manifest = report.clone();
+    // The manifest is part of the gold table: keep it a pure function of
+    // the inputs, without the timing.
+    manifest.seconds = 0.0;
+    lake.put("gold/_manifest.json", &to_json(&manifest)?)?;
+    Ok(report)
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, EtlError> {
+    let mut bytes =
+        serde_json::to_vec_pretty(value).map_err(|e| EtlError::Invalid(e.to_string()))?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+struct FileOutcome {
+    input_rows: u64,
+    silver_rows: u64,
+    rejected_rows: u64,
+    problems: Vec<String>,
+}
+
+/// Parses one raw file, lands a copy in the lake's `raw/` (when it came from
+/// elsewhere) and writes its silver parts and rejects.
+fn raw_to_silver(
+    raw: &Lake,
+    lake: &Lake,
+    file: &str,
+    progress: Progress<'_>,
+) -> Result<(FileOutcome, BTreeSet<i32>), EtlError> {
+    let bytes = raw.get(file)?;
+    let landed = format!("raw/{}", file.rsplit('/').next().unwrap_or(file));
+    if raw.url(file) != lake.url(&landed) {
+        lake.put(&landed, &bytes)?;
+    }
+    let parsed = raw::parse_raw(file, &bytes);
+    let mut by_week: BTreeMap<i32, Vec<raw::Line>> = BTreeMap::new();
+    for line in parsed.lines {
+        by_week.entry(line.shop_week).or_default().push(line);
+    }
+    let silver_rows = by_week.values().map(|v| v.len() as u64).sum();
+    for (week, lines) in &by_week {
+        let key = silver::part_key(*week, file);
+        let bytes = silver::write_lines(lines).map_err(|message| EtlError::Table {
+            url: lake.url(&key),
+            message,
+        })?;
+        lake.put(&key, &bytes)?;
+    }
+    let mut quarantined = parsed.rejects.clone();
+    quarantined.extend(parsed.problems.iter().cloned());
+    if !quarantined.is_empty() {
+        let key = silver::rejects_key(file);
+        let bytes = silver::write_rejects(&quarantined).map_err(|message| EtlError::Table {
+            url: lake.url(&key),
+            message,
+        })?;
+        lake.put(&key, &bytes)?;
+    }
+    progress(&format!(
+        "{file}: {} rows, {} silver, {} rejected",
+        parsed.input_rows,
+        silver_rows,
+        parsed.rejects.len()
+    ));
+    let outcome = FileOutcome {
+        input_rows: parsed.input_rows,
+        silver_rows,
+        rejected_rows: parsed.rejects.len() as u64,
+        problems: parsed
+            .problems
+            .iter()
+            .map(|p| format!("{} line {}: {}", p.file, p.line, p.reason))
+            .collect(),
+    };
+    Ok((outcome, by_week.into_keys().collect()))
+}
+
+/// One week's baskets from its silver parts, in a fixed order.
+fn week_baskets(lake: &Lake, week: i32) -> Result<(KeyKind, Vec<LabelledBasket>), EtlError> {
+    let mut lines = Vec::new();
+    for key in lake.list(&format!("silver/SHOP_WEEK={week}/"))? {
+        let bytes = lake.get(&key)?;
+        lines.extend(
+            silver::read_lines(bytes).map_err(|message| EtlError::Table {
+                url: lake.url(&key),
+                message,
+            })?,
+        );
+    }
+    lines.sort_by(|a, b| {
+        (a.source_file.as_str(), a.source_line).cmp(&(b.source_file.as_str(), b.source_line))
+    });
+    let kind = key_kind(&lines);
+    Ok((kind, assemble(&lines, kind)))
+}
+
+/// Reads the gold table at `gold` (a lake location whose root holds
+/// `_spec.json` and the week partitions) as a dataset, keeping the rows of
+/// `split` (all rows when `None`).
+pub fn read_gold(gold: &Lake, split: Option<Split>) -> Result<Dataset, EtlError> {
+    let spec_bytes = gold.get("_spec.json")?;
+    let spec: GoldSpec = serde_json::from_slice(&spec_bytes).map_err(|e| EtlError::Table {
+        url: gold.url("_spec.json"),
+        message: e.to_string(),
+    })?;
+    spec.features
+        .validate_basket()
+        .map_err(|e| EtlError::Table {
+            url: gold.url("_spec.json"),
+            message: e.to_string(),
+        })?;
+    let mut data = Dataset {
+        source: match split {
+            Some(s) => format!("{} (split {})", gold.location(), s.name()),
+            None => gold.location(),
+        },
+        columns: vec![Vec::new(); spec.features.len()],
+        spec: spec.features,
+        label: spec.label,
+        classes: spec.classes,
+        labels: Vec::new(),
+    };
+    let parts: Vec<String> = gold
+        .list("")?
+        .into_iter()
+        .filter(|k| k.ends_with(".parquet"))
+        .collect();
+    if parts.is_empty() {
+        return Err(EtlError::Invalid(format!(
+            "no gold partitions in {}",
+            gold.location()
+        )));
+    }
+    for key in parts {
+        let bytes = gold.get(&key)?;
+        gold::read_rows_into(bytes, split, &mut data).map_err(|message| EtlError::Table {
+            url: gold.url(&key),
+            message,
+        })?;
+    }
+    Ok(data)
+}

@@ -1,0 +1,145 @@
+//! Fitting the basket encoder's priors on the training split.
+//!
+//! Counts are gathered week by week (so memory grows with the catalogue,
+//! not with the weeks) and kept per fold. Training baskets are encoded with
+//! priors that exclude their own fold (out-of-fold target encoding):
+//! otherwise a basket's own label would leak into its product priors and
+//! the forest would learn to trust priors more than they deserve on new
+//! baskets. Validation and test baskets, and serving, use priors from all
+//! training baskets, which is the spec that travels with the model.
+
+use std::collections::{BTreeSet, HashMap};
+
+use forest_core::basket::{BasketPriors, PriorLevel, ProductLevel, CATEGORICAL_FIELDS};
+use forest_core::{Basket, FeatureSpec};
+
+/// Folds of the out-of-fold encoding.
+pub const FOLDS: usize = 5;
+
+/// The classes a basket model predicts, in the order of its outputs.
+pub const CLASSES: [&str; 3] = ["LA", "MM", "UM"];
+
+/// The index of a label in [`CLASSES`]; `None` for `XX` (unclassified).
+pub fn class_index(label: &str) -> Option<usize> {
+    CLASSES.iter().position(|c| *c == label)
+}
+
+/// Basket counts by fold and class, per product code and level, plus the
+/// vocabularies of the categorical fields.
+#[derive(Debug, Clone, Default)]
+pub struct PriorStats {
+    levels: [HashMap<String, [f32; FOLDS * 3]>; 5],
+    global: [f32; FOLDS * 3],
+    vocab: [BTreeSet<String>; 6],
+}
+
+impl PriorStats {
+    /// Counts one training basket of class `class` in fold `fold`.
+    pub fn add(&mut self, basket: &Basket, class: usize, fold: usize) {
+        let slot = fold * CLASSES.len() + class;
+        self.global[slot] += 1.0;
+        for (counts, level) in self.levels.iter_mut().zip(ProductLevel::CHAIN) {
+            // A basket counts once per code, however many lines hold it.
+            let codes: BTreeSet<&str> = basket.items.iter().filter_map(|i| level.code(i)).collect();
+            for code in codes {
+                counts.entry(code.to_string()).or_insert([0.0; FOLDS * 3])[slot] += 1.0;
+            }
+        }
+        let fields = [
+            Some(&basket.store_format),
+            Some(&basket.store_region),
+            Some(&basket.basket_size),
+            Some(&basket.basket_type),
+            Some(&basket.dominant_mission),
+            basket.customer_price_sensitivity.as_ref(),
+        ];
+        for (vocab, value) in self.vocab.iter_mut().zip(fields) {
+            if let Some(v) = value.filter(|v| !forest_core::feature::is_missing(v)) {
+                vocab.insert(v.trim().to_string());
+            }
+        }
+    }
+
+    /// Adds another week's counts. Counts are whole numbers well below
+    /// 2^24, so the sums are exact and the merge order cannot matter.
+    pub fn merge(&mut self, other: PriorStats) {
+        for (mine, theirs) in self.levels.iter_mut().zip(other.levels) {
+            for (code, counts) in theirs {
+                let slot = mine.entry(code).or_insert([0.0; FOLDS * 3]);
+                for (a, b) in slot.iter_mut().zip(counts) {
+                    *a += b;
+                }
+            }
+        }
+        for (a, b) in self.global.iter_mut().zip(other.global) {
+            *a += b;
+        }
+        for (mine, theirs) in self.vocab.iter_mut().zip(other.vocab) {
+            mine.extend(theirs);
+        }
+    }
+
+    /// Training baskets counted per class, over all folds.
+    pub fn class_counts(&self) -> [f32; 3] {
+        let mut out = [0.0; 3];
+        for f in 0..FOLDS {
+            for (c, o) in out.iter_mut().enumerate() {
+                *o += self.global[f * 3 + c];
+            }
+        }
+        out
+    }
+
+    /// The feature spec from all folds but `exclude` (all when `None`).
+    pub fn spec(&self, exclude: Option<usize>, smoothing: f32) -> FeatureSpec {
+        let k = CLASSES.len();
+        let sum = |counts: &[f32; FOLDS * 3]| -> [f32; 3] {
+            let mut out = [0.0; 3];
+            for f in (0..FOLDS).filter(|f| Some(*f) != exclude) {
+                for c in 0..k {
+                    out[c] += counts[f * k + c];
+                }
+            }
+            out
+        };
+        let global = sum(&self.global);
+        let total: f32 = global.iter().sum();
+        let levels = self
+            .levels
+            .iter()
+            .zip(ProductLevel::CHAIN)
+            .map(|(counts, level)| {
+                let mut rows: Vec<(&String, [f32; 3])> = counts
+                    .iter()
+                    .map(|(code, c)| (code, sum(c)))
+                    .filter(|(_, c)| c.iter().sum::<f32>() > 0.0)
+                    .collect();
+                rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                PriorLevel {
+                    level,
+                    codes: rows.iter().map(|r| r.0.clone()).collect(),
+                    counts: rows.iter().flat_map(|r| r.1).collect(),
+                }
+            })
+            .collect();
+        let priors = BasketPriors {
+            global: global
+                .iter()
+                .map(|g| {
+                    if total > 0.0 {
+                        g / total
+                    } else {
+                        1.0 / k as f32
+                    }
+                })
+                .collect(),
+            smoothing,
+            levels,
+        };
+        let vocabularies: [Vec<String>; 6] =
+            std::array::from_fn(|i| self.vocab[i].iter().cloned().collect());
+        debug_assert_eq!(vocabularies.len(), CATEGORICAL_FIELDS.len());
+        let classes: Vec<String> = CLASSES.iter().map(|c| c.to_string()).collect();
+        FeatureSpec::for_baskets(&classes, vocabularies, priors)
+    }
+}

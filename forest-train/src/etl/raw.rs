@@ -1,0 +1,408 @@
+//! Raw weekly transaction files: the 22-column dunnhumby layout, parsed into
+//! typed line items, with every line that cannot be parsed kept as a
+//! [`Reject`] that says why. Nothing is dropped silently: for every file,
+//! data lines = parsed lines + rejected lines.
+
+use csv::{ByteRecord, ReaderBuilder};
+use forest_core::feature::shorten;
+
+/// The columns of a raw file, in the order dunnhumby ships them.
+pub const RAW_COLUMNS: [&str; 22] = [
+    "SHOP_WEEK",
+    "SHOP_DATE",
+    "SHOP_WEEKDAY",
+    "SHOP_HOUR",
+    "QUANTITY",
+    "SPEND",
+    "PROD_CODE",
+    "PROD_CODE_10",
+    "PROD_CODE_20",
+    "PROD_CODE_30",
+    "PROD_CODE_40",
+    "CUST_CODE",
+    "CUST_PRICE_SENSITIVITY",
+    "CUST_LIFESTAGE",
+    "BASKET_ID",
+    "BASKET_SIZE",
+    "BASKET_PRICE_SENSITIVITY",
+    "BASKET_TYPE",
+    "BASKET_DOMINANT_MISSION",
+    "STORE_CODE",
+    "STORE_FORMAT",
+    "STORE_REGION",
+];
+
+/// Labels a basket may carry; `XX` means unclassified.
+pub const LABELS: [&str; 4] = ["LA", "MM", "UM", "XX"];
+
+/// One parsed line item (a silver row).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    pub shop_week: i32,
+    pub shop_date: i32,
+    pub shop_weekday: i32,
+    pub shop_hour: i32,
+    pub quantity: i32,
+    pub spend: f64,
+    pub prod_code: String,
+    pub prod_code_10: String,
+    pub prod_code_20: String,
+    pub prod_code_30: String,
+    pub prod_code_40: Option<String>,
+    pub cust_code: Option<String>,
+    pub cust_price_sensitivity: Option<String>,
+    pub cust_lifestage: Option<String>,
+    pub basket_id: String,
+    pub basket_size: String,
+    pub basket_price_sensitivity: String,
+    pub basket_type: String,
+    pub basket_dominant_mission: String,
+    pub store_code: String,
+    pub store_format: String,
+    pub store_region: String,
+    /// Where the line came from: file name and 1-based line number.
+    pub source_file: String,
+    pub source_line: u64,
+}
+
+/// A line that did not make it into silver, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reject {
+    pub file: String,
+    /// 1-based line number in the file (0 for a problem with the whole file).
+    pub line: u64,
+    pub reason: String,
+    /// The line as text (invalid UTF-8 replaced, very long lines cut).
+    pub raw: String,
+}
+
+/// The outcome of parsing one raw file.
+#[derive(Debug, Default)]
+pub struct ParsedFile {
+    pub lines: Vec<Line>,
+    /// Data lines that could not be parsed.
+    pub rejects: Vec<Reject>,
+    /// Problems of the file as a whole that no data line carries (an empty
+    /// file, a bad header over no data): reported, but not rows.
+    pub problems: Vec<Reject>,
+    /// Data lines read (header excluded): always `lines.len() + rejects.len()`.
+    pub input_rows: u64,
+}
+
+/// Parses the bytes of one raw weekly file named `file`.
+pub fn parse_raw(file: &str, bytes: &[u8]) -> ParsedFile {
+    let mut out = ParsedFile::default();
+    let mut reader = ReaderBuilder::new()
+        .has_headers(false)
+        // Ragged lines become rejects, not a failure of the whole file.
+        .flexible(true)
+        .from_reader(bytes);
+    let mut record = ByteRecord::new();
+    let header_problem = match reader.read_byte_record(&mut record) {
+        Ok(false) => {
+            out.problems.push(Reject {
+                file: file.into(),
+                line: 0,
+                reason: "empty file: no header line".into(),
+                raw: String::new(),
+            });
+            return out;
+        }
+        Ok(true) => check_header(&record),
+        Err(e) => Some(format!("unreadable header: {e}")),
+    };
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = record_line(bytes, &record);
+                // Blank lines are not rows.
+                if record.len() == 1 && record[0].is_empty() {
+                    continue;
+                }
+                out.input_rows += 1;
+                let parsed = match &header_problem {
+                    Some(problem) => Err(format!("file header: {problem}")),
+                    None => parse_line(&record),
+                };
+                match parsed {
+                    Ok(mut l) => {
+                        l.source_file = file.into();
+                        l.source_line = line;
+                        out.lines.push(l);
+                    }
+                    Err(reason) => out.rejects.push(Reject {
+                        file: file.into(),
+                        line,
+                        reason,
+                        raw: raw_text(&record),
+                    }),
+                }
+            }
+            Err(e) => {
+                // Only I/O errors end a csv reader early; on a byte slice
+                // there are none, but say so rather than lose the rest.
+                out.problems.push(Reject {
+                    file: file.into(),
+                    line: e.position().map_or(0, |p| p.line()),
+                    reason: format!("unreadable from here on: {e}"),
+                    raw: String::new(),
+                });
+                break;
+            }
+        }
+    }
+    if let Some(problem) = &header_problem {
+        if out.input_rows == 0 {
+            out.problems.push(Reject {
+                file: file.into(),
+                line: 1,
+                reason: format!("file header: {problem}"),
+                raw: raw_text(&record),
+            });
+        }
+    }
+    out
+}
+
+/// The file line a record starts on. The csv reader counts lines from where
+/// it started looking, before skipping a CRLF's `\n`; counting the line
+/// breaks before the record's first byte is exact.
+fn record_line(bytes: &[u8], record: &ByteRecord) -> u64 {
+    let pos = record.position().map_or(0, |p| p.byte() as usize);
+    let mut line = record.position().map_or(1, |p| p.line());
+    for &b in &bytes[pos.min(bytes.len())..] {
+        match b {
+            b'\n' => line += 1,
+            b'\r' => {}
+            _ => break,
+        }
+    }
+    line
+}
+
+fn raw_text(record: &ByteRecord) -> String {
+    let joined: Vec<String> = record
+        .iter()
+        .map(|f| String::from_utf8_lossy(f).into_owned())
+        .collect();
+    shorten(&joined.join(","))
+}
+
+/// `None` when the header is exactly the 22 raw columns in order.
+fn check_header(record: &ByteRecord) -> Option<String> {
+    let names: Vec<String> = record
+        .iter()
+        .map(|f| {
+            String::from_utf8_lossy(f)
+                .trim()
+                .trim_start_matches('\u{feff}')
+                .to_string()
+        })
+        .collect();
+    let missing: Vec<&str> = RAW_COLUMNS
+        .iter()
+        .filter(|c| !names.iter().any(|n| n == *c))
+        .copied()
+        .collect();
+    if !missing.is_empty() {
+        return Some(format!("missing columns {}", missing.join(", ")));
+    }
+    if names.len() != RAW_COLUMNS.len() || names.iter().zip(RAW_COLUMNS).any(|(n, c)| n != c) {
+        return Some(format!(
+            "expected the 22 columns {} in that order, found {}",
+            RAW_COLUMNS.join(","),
+            shorten(&names.join(","))
+        ));
+    }
+    None
+}
+
+/// Parses one data line, or says what is wrong with it (naming the column).
+fn parse_line(record: &ByteRecord) -> Result<Line, String> {
+    if record.len() != RAW_COLUMNS.len() {
+        return Err(format!(
+            "expected {} fields, found {} (truncated or ragged line)",
+            RAW_COLUMNS.len(),
+            record.len()
+        ));
+    }
+    let mut text = Vec::with_capacity(RAW_COLUMNS.len());
+    for (i, field) in record.iter().enumerate() {
+        let s = std::str::from_utf8(field)
+            .map_err(|_| format!("{}: not valid UTF-8", RAW_COLUMNS[i]))?;
+        text.push(s.trim());
+    }
+    let int = |i: usize, lo: i64, hi: i64| -> Result<i32, String> {
+        let v: i64 = text[i].parse().map_err(|_| {
+            format!(
+                "{}: '{}' is not an integer",
+                RAW_COLUMNS[i],
+                shorten(text[i])
+            )
+        })?;
+        if v < lo || v > hi {
+            return Err(format!("{}: {v} is outside {lo}..={hi}", RAW_COLUMNS[i]));
+        }
+        Ok(v as i32)
+    };
+    let required = |i: usize| -> Result<String, String> {
+        if text[i].is_empty() {
+            Err(format!("{}: empty", RAW_COLUMNS[i]))
+        } else {
+            Ok(text[i].to_string())
+        }
+    };
+    let optional =
+        |i: usize| -> Option<String> { (!text[i].is_empty()).then(|| text[i].to_string()) };
+    let shop_week = int(0, 190_001, 299_953)?;
+    let shop_date = int(1, 19_000_101, 29_991_231)?;
+    check_date(shop_date).map_err(|e| format!("SHOP_DATE: {e}"))?;
+    let quantity = int(4, i64::MIN, i64::MAX).and_then(|q| {
+        if q <= 0 {
+            Err(format!("QUANTITY: {q} is not positive"))
+        } else {
+            Ok(q)
+        }
+    })?;
+    let spend: f64 = text[5]
+        .parse()
+        .map_err(|_| format!("SPEND: '{}' is not a number", shorten(text[5])))?;
+    if !spend.is_finite() || spend < 0.0 {
+        return Err(format!("SPEND: {spend} is not a finite amount >= 0"));
+    }
+    let label = required(16)?;
+    if !LABELS.contains(&label.as_str()) {
+        return Err(format!(
+            "BASKET_PRICE_SENSITIVITY: '{}' is not one of LA, MM, UM, XX",
+            shorten(&label)
+        ));
+    }
+    Ok(Line {
+        shop_week,
+        shop_date,
+        shop_weekday: int(2, 1, 7)?,
+        shop_hour: int(3, 0, 23)?,
+        quantity,
+        spend,
+        prod_code: required(6)?,
+        prod_code_10: required(7)?,
+        prod_code_20: required(8)?,
+        prod_code_30: required(9)?,
+        prod_code_40: optional(10),
+        cust_code: optional(11),
+        cust_price_sensitivity: optional(12),
+        cust_lifestage: optional(13),
+        basket_id: required(14)?,
+        basket_size: required(15)?,
+        basket_price_sensitivity: label,
+        basket_type: required(17)?,
+        basket_dominant_mission: required(18)?,
+        store_code: required(19)?,
+        store_format: required(20)?,
+        store_region: required(21)?,
+        source_file: String::new(),
+        source_line: 0,
+    })
+}
+
+/// Checks that YYYYMMDD is a real calendar date.
+fn check_date(d: i32) -> Result<(), String> {
+    let (y, m, day) = (d / 10_000, (d / 100) % 100, d % 100);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return Err(format!("{d} has no month {m}")),
+    };
+    if day < 1 || day > days {
+        return Err(format!("{d} has no day {day}"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "SHOP_WEEK,SHOP_DATE,SHOP_WEEKDAY,SHOP_HOUR,QUANTITY,SPEND,PROD_CODE,PROD_CODE_10,PROD_CODE_20,PROD_CODE_30,PROD_CODE_40,CUST_CODE,CUST_PRICE_SENSITIVITY,CUST_LIFESTAGE,BASKET_ID,BASKET_SIZE,BASKET_PRICE_SENSITIVITY,BASKET_TYPE,BASKET_DOMINANT_MISSION,STORE_CODE,STORE_FORMAT,STORE_REGION";
+    const GOOD: &str = "200607,20060413,5,20,1,1.03,PRD0900097,CL00001,DEP00001,G00001,D00001,CUST0000634693,LA,YF,9.94E+14,L,LA,Top Up,Fresh,STORE00001,LS,E02";
+    const ANON: &str = "200607,20060416,1,14,1,0.98,PRD0900121,CL00063,DEP00019,G00007,,,,,9.94E+14,L,MM,Top Up,Grocery,STORE00001,LS,E02";
+
+    #[test]
+    fn parses_good_lines_with_crlf_and_gaps() {
+        let text = format!("{HEADER}\r\n{GOOD}\r\n{ANON}\r\n");
+        let p = parse_raw("w.csv", text.as_bytes());
+        assert_eq!(p.rejects, vec![]);
+        assert_eq!((p.lines.len(), p.input_rows), (2, 2));
+        assert_eq!(p.lines[0].spend, 1.03);
+        assert_eq!(p.lines[0].source_line, 2);
+        assert_eq!(p.lines[1].source_line, 3);
+        assert_eq!(p.lines[1].cust_code, None);
+        assert_eq!(p.lines[1].prod_code_40, None);
+    }
+
+    #[test]
+    fn bad_lines_are_rejected_with_line_and_reason() {
+        let bad_spend = GOOD.replace(",1.03,", ",abc,");
+        let zero_qty = GOOD.replace(",20,1,", ",20,0,");
+        let neg_qty = GOOD.replace(",20,1,", ",20,-2,");
+        let bad_date = GOOD.replace("20060413", "20060231");
+        let truncated = &GOOD[..40];
+        let huge = GOOD.replace("PRD0900097", &"P".repeat(10_000_000));
+        let text = format!(
+            "{HEADER}\n{bad_spend}\n{zero_qty}\n{GOOD}\n{neg_qty}\n{bad_date}\n{huge}\n{truncated}"
+        );
+        let mut bytes = text.into_bytes();
+        bytes.extend_from_slice(
+            b"\n200607,20060413,5,20,1,1.0,PRD\xff,CL,DEP,G,D,,,,1,L,LA,T,F,S,LS,E02\n",
+        );
+        let p = parse_raw("w.csv", &bytes);
+        assert_eq!(p.lines.len(), 2, "the good line and the huge-but-valid one");
+        assert_eq!(p.input_rows, 9);
+        assert_eq!(p.lines.len() + p.rejects.len(), p.input_rows as usize);
+        let reasons: Vec<(u64, &str)> = p
+            .rejects
+            .iter()
+            .map(|r| (r.line, r.reason.as_str()))
+            .collect();
+        assert!(
+            reasons[0].0 == 2 && reasons[0].1.contains("SPEND"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons[1].0 == 3 && reasons[1].1.contains("QUANTITY"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons[2].0 == 5 && reasons[2].1.contains("QUANTITY"),
+            "{reasons:?}"
+        );
+        assert!(reasons[3].1.contains("SHOP_DATE"), "{reasons:?}");
+        assert!(reasons[4].1.contains("expected 22 fields"), "{reasons:?}");
+        assert!(
+            reasons[5].1.contains("UTF-8") && reasons[5].0 == 10,
+            "{reasons:?}"
+        );
+        assert!(p.rejects.iter().all(|r| r.raw.len() < 200));
+    }
+
+    #[test]
+    fn whole_file_problems_quarantine_every_line() {
+        let p = parse_raw("e.csv", b"");
+        assert_eq!((p.input_rows, p.rejects.len(), p.problems.len()), (0, 0, 1));
+        assert!(p.problems[0].reason.contains("empty"));
+        let wrong = HEADER.replace("SPEND", "AMOUNT");
+        let p = parse_raw("h.csv", format!("{wrong}\n{GOOD}\n{GOOD}\n").as_bytes());
+        assert_eq!((p.lines.len(), p.rejects.len(), p.input_rows), (0, 2, 2));
+        assert!(
+            p.rejects[0].reason.contains("missing columns SPEND"),
+            "{:?}",
+            p.rejects
+        );
+        let p = parse_raw("h.csv", wrong.as_bytes());
+        assert_eq!((p.input_rows, p.rejects.len(), p.problems.len()), (0, 0, 1));
+    }
+}
