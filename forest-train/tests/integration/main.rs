@@ -2,6 +2,8 @@
 
 mod bad_input;
 mod determinism;
+mod lake_s3;
+mod moto;
 mod parity;
 
 /// Path of a file in a temporary directory, for tests that write tables.
