@@ -5,6 +5,7 @@ mod determinism;
 mod lake_s3;
 mod moto;
 mod parity;
+mod report_cli;
 
 /// Path of a file in a temporary directory, for tests that write tables.
 pub fn write_file(dir: &std::path::Path, name: &str, contents: &[u8]) -> std::path::PathBuf {
