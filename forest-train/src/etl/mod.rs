@@ -193,7 +193,7 @@ pub fn run(
     ));
 
     // Pass 1 over silver: count the training baskets.
-    let counted: Vec<(PriorStats, WeekReport, BTreeMap<String, u64>, u64, u64)> = weeks
+    let counted: Vec<WeekCounts> = weeks
         .par_iter()
         .map(|&week| {
             let baskets = week_baskets(lake, week)?;
@@ -213,24 +213,29 @@ pub fn run(
                 }
             }
             let lines = baskets.1.iter().map(|b| b.basket.items.len() as u64).sum();
-            let week_report = WeekReport {
-                week,
-                lines,
-                baskets: baskets.1.len() as u64,
-                key: baskets.0,
-            };
-            Ok((stats, week_report, by_split, unlabelled, conflicts))
+            Ok(WeekCounts {
+                stats,
+                report: WeekReport {
+                    week,
+                    lines,
+                    baskets: baskets.1.len() as u64,
+                    key: baskets.0,
+                },
+                by_split,
+                unlabelled,
+                conflicts,
+            })
         })
         .collect::<Result<_, EtlError>>()?;
     let mut stats = PriorStats::default();
-    for (s, week_report, by_split, unlabelled, conflicts) in counted {
-        stats.merge(s);
-        report.weeks.push(week_report);
-        for (k, v) in by_split {
+    for week in counted {
+        stats.merge(week.stats);
+        report.weeks.push(week.report);
+        for (k, v) in week.by_split {
             *report.baskets.entry(k).or_insert(0) += v;
         }
-        report.unlabelled_baskets += unlabelled;
-        report.label_conflicts += conflicts;
+        report.unlabelled_baskets += week.unlabelled;
+        report.label_conflicts += week.conflicts;
     }
     let present = stats.class_counts().iter().filter(|&&c| c > 0.0).count();
     if present < 2 {
@@ -311,6 +316,15 @@ fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, EtlError> {
         serde_json::to_vec_pretty(value).map_err(|e| EtlError::Invalid(e.to_string()))?;
     bytes.push(b'\n');
     Ok(bytes)
+}
+
+/// What the first pass learns from one week.
+struct WeekCounts {
+    stats: PriorStats,
+    report: WeekReport,
+    by_split: BTreeMap<String, u64>,
+    unlabelled: u64,
+    conflicts: u64,
 }
 
 struct FileOutcome {
