@@ -100,12 +100,14 @@ pub struct PriorLevel {
     /// `codes.len() * n_classes` counts: how many training baskets of each
     /// class held the code (a basket counts once however many lines).
     pub counts: Vec<f32>,
+    /// Per code, the mean natural log of the unit price (spend / quantity)
+    /// of its training lines; NaN when no line had a price.
+    pub log_price: Vec<f32>,
 }
 
 impl PriorLevel {
-    fn counts_of(&self, code: &str, k: usize) -> Option<&[f32]> {
-        let i = self.codes.binary_search_by(|c| c.as_str().cmp(code)).ok()?;
-        Some(&self.counts[i * k..(i + 1) * k])
+    fn index_of(&self, code: &str) -> Option<usize> {
+        self.codes.binary_search_by(|c| c.as_str().cmp(code)).ok()
     }
 }
 
@@ -116,6 +118,9 @@ pub struct BasketPriors {
     pub global: Vec<f32>,
     /// Pseudo-count `m` pulling a code's distribution towards its parent's.
     pub smoothing: f32,
+    /// Mean log unit price of all training lines: the reference price of
+    /// last resort.
+    pub global_log_price: f32,
     /// One table per level, in [`ProductLevel::CHAIN`] order.
     pub levels: Vec<PriorLevel>,
 }
@@ -132,6 +137,18 @@ pub const CATEGORICAL_FIELDS: [&str; 6] = [
 
 /// The numeric basket totals, in feature order after the categorical ones.
 pub const TOTAL_FIELDS: [&str; 4] = ["items", "quantity", "spend", "unit_price"];
+
+/// Where the basket's prices sit within their categories, after the totals:
+/// each line's log unit price minus the mean log price of its finest known
+/// category (PROD_CODE_10, else the level above). Price sensitivity shows
+/// in *what* people pay within a category, and this needs no label, so it
+/// works for products never seen in training.
+pub const PRICE_FIELDS: [&str; 2] = [
+    // Spend-weighted mean over lines.
+    "price_index",
+    // Plain mean over lines.
+    "price_index_mean",
+];
 
 /// The families of prior features, each with one feature per class, in
 /// feature order after the totals.
@@ -152,6 +169,7 @@ pub fn feature_names(classes: &[String]) -> Vec<String> {
     let mut names: Vec<String> = CATEGORICAL_FIELDS
         .iter()
         .chain(TOTAL_FIELDS.iter())
+        .chain(PRICE_FIELDS.iter())
         .map(|s| s.to_string())
         .collect();
     for family in PRIOR_FAMILIES {
@@ -186,24 +204,31 @@ impl BasketPriors {
     }
 
     /// Writes the chained prior of `item` into `product` (finest level) and
-    /// `department` (the PROD_CODE_20 level).
-    fn item_prior(&self, item: &Item, product: &mut [f64], department: &mut [f64]) {
+    /// `department` (the PROD_CODE_20 level); returns the mean log price of
+    /// the item's finest known category above the product itself.
+    fn item_prior(&self, item: &Item, product: &mut [f64], department: &mut [f64]) -> f64 {
         let k = self.n_classes();
         let m = f64::from(self.smoothing);
         for (p, g) in product.iter_mut().zip(&self.global) {
             *p = f64::from(*g);
         }
+        let mut reference = f64::from(self.global_log_price);
         for level in &self.levels {
-            if let Some(counts) = level.level.code(item).and_then(|c| level.counts_of(c, k)) {
+            if let Some(i) = level.level.code(item).and_then(|c| level.index_of(c)) {
+                let counts = &level.counts[i * k..(i + 1) * k];
                 let n: f64 = counts.iter().map(|&c| f64::from(c)).sum();
                 for (p, &c) in product.iter_mut().zip(counts) {
                     *p = (f64::from(c) + m * *p) / (n + m);
+                }
+                if level.level != ProductLevel::ProdCode && level.log_price[i].is_finite() {
+                    reference = f64::from(level.log_price[i]);
                 }
             }
             if level.level == ProductLevel::ProdCode20 {
                 department.copy_from_slice(product);
             }
         }
+        reference
     }
 
     /// Checks the tables' shapes, for priors read from untrusted bytes.
@@ -225,7 +250,9 @@ impl BasketPriors {
             );
         }
         for level in &self.levels {
-            if Some(level.counts.len()) != level.codes.len().checked_mul(k) {
+            if Some(level.counts.len()) != level.codes.len().checked_mul(k)
+                || level.log_price.len() != level.codes.len()
+            {
                 return bad(format!(
                     "{:?}: counts do not match codes x classes",
                     level.level
@@ -243,6 +270,9 @@ impl BasketPriors {
         }
         if self.global.iter().any(|g| !g.is_finite() || *g < 0.0) {
             return bad("global prior must be finite and >= 0".into());
+        }
+        if !self.global_log_price.is_finite() {
+            return bad("global log price must be finite".into());
         }
         Ok(())
     }
@@ -297,17 +327,25 @@ impl FeatureSpec {
         // Sums over lines: spend-weighted and plain product priors, their
         // maximum, and spend-weighted and plain department priors.
         let (mut quantity, mut spend, mut weight) = (0.0f64, 0.0f64, 0.0f64);
+        // Price index: weighted sum, plain sum, lines with a price.
+        let (mut index_weighted, mut index_sum, mut priced) = (0.0f64, 0.0f64, 0usize);
         let mut sums = vec![0.0f64; 5 * k];
         sums[2 * k..3 * k].fill(f64::NEG_INFINITY);
         let (mut product, mut department) = (vec![0.0f64; k], vec![0.0f64; k]);
         for item in &basket.items {
-            priors.item_prior(item, &mut product, &mut department);
+            let reference = priors.item_prior(item, &mut product, &mut department);
             // Negative or NaN spend carries no weight rather than a negative one.
             let w = if item.spend.is_finite() && item.spend > 0.0 {
                 item.spend
             } else {
                 0.0
             };
+            if w > 0.0 && item.quantity.is_finite() && item.quantity > 0.0 {
+                let index = (item.spend / item.quantity).ln() - reference;
+                index_weighted += w * index;
+                index_sum += index;
+                priced += 1;
+            }
             for c in 0..k {
                 sums[c] += w * product[c];
                 sums[k + c] += product[c];
@@ -328,6 +366,13 @@ impl FeatureSpec {
         } else {
             f32::NAN
         });
+        if priced > 0 {
+            // Every priced line has weight > 0, so `weight` > 0 here.
+            out.push((index_weighted / weight) as f32);
+            out.push((index_sum / priced as f64) as f32);
+        } else {
+            out.extend([f32::NAN, f32::NAN]);
+        }
         // Weighted means fall back to plain means when nothing was spent;
         // an empty basket has no priors at all (NaN).
         let mean = |weighted: &[f64], plain: &[f64], c: usize| -> f32 {
@@ -362,8 +407,14 @@ impl FeatureSpec {
         };
         priors.validate()?;
         let k = priors.n_classes();
-        let expected = CATEGORICAL_FIELDS.len() + TOTAL_FIELDS.len() + PRIOR_FAMILIES.len() * k;
-        let fixed = CATEGORICAL_FIELDS.iter().chain(TOTAL_FIELDS.iter());
+        let expected = CATEGORICAL_FIELDS.len()
+            + TOTAL_FIELDS.len()
+            + PRICE_FIELDS.len()
+            + PRIOR_FAMILIES.len() * k;
+        let fixed = CATEGORICAL_FIELDS
+            .iter()
+            .chain(TOTAL_FIELDS.iter())
+            .chain(PRICE_FIELDS.iter());
         let names_match = self.features.len() == expected
             && self.features.iter().zip(fixed).all(|(f, n)| f.name == *n)
             && self.features[..CATEGORICAL_FIELDS.len()]
@@ -406,6 +457,8 @@ mod tests {
             level,
             codes: rows.iter().map(|r| r.0.to_string()).collect(),
             counts: rows.iter().flat_map(|r| r.1).collect(),
+            // Every known category's lines cost e^1 on average.
+            log_price: rows.iter().map(|_| 1.0).collect(),
         }
     }
 
@@ -413,6 +466,7 @@ mod tests {
         let priors = BasketPriors {
             global: vec![0.25, 0.5, 0.25],
             smoothing: 10.0,
+            global_log_price: 0.0,
             levels: vec![
                 level(ProductLevel::ProdCode40, &[]),
                 level(ProductLevel::ProdCode30, &[]),
@@ -488,6 +542,11 @@ mod tests {
             assert!((f64::from(at(&format!("product_prior_mean_{class}"))) - mean).abs() < 1e-6);
         }
         assert!((at("department_prior_LA") - (3.0 * 0.625 + 0.25) / 4.0).abs() < 1e-6);
+        // Line 1 (3.0 in DEP00001, reference e^1): ln 3 - 1; line 2 (1.0,
+        // unknown categories, global reference 0): ln 1 - 0 = 0.
+        let first = 3f64.ln() - 1.0;
+        assert!((f64::from(at("price_index")) - 3.0 * first / 4.0).abs() < 1e-6);
+        assert!((f64::from(at("price_index_mean")) - first / 2.0).abs() < 1e-6);
     }
 
     #[test]
@@ -502,7 +561,11 @@ mod tests {
         odd.prod_code_40 = None;
         odd.quantity = -1.0;
         spec.encode_basket(&basket(vec![odd]), &mut x).unwrap();
-        assert!(x[10..].iter().all(|v| v.is_finite()), "{x:?}");
+        assert!(
+            x[10..12].iter().all(|v| v.is_nan()),
+            "no priced line: {x:?}"
+        );
+        assert!(x[12..].iter().all(|v| v.is_finite()), "{x:?}");
     }
 
     #[test]

@@ -29,6 +29,10 @@ pub fn class_index(label: &str) -> Option<usize> {
 #[derive(Debug, Clone, Default)]
 pub struct PriorStats {
     levels: [HashMap<String, [f32; FOLDS * 3]>; 5],
+    /// Per level and code: sum of log unit prices and number of priced
+    /// lines. Prices carry no label, so they are not kept per fold.
+    prices: [HashMap<String, (f64, u64)>; 5],
+    all_prices: (f64, u64),
     global: [f32; FOLDS * 3],
     vocab: [BTreeSet<String>; 6],
 }
@@ -38,6 +42,21 @@ impl PriorStats {
     pub fn add(&mut self, basket: &Basket, class: usize, fold: usize) {
         let slot = fold * CLASSES.len() + class;
         self.global[slot] += 1.0;
+        for item in &basket.items {
+            if !(item.spend > 0.0 && item.quantity > 0.0) {
+                continue;
+            }
+            let log_price = (item.spend / item.quantity).ln();
+            self.all_prices.0 += log_price;
+            self.all_prices.1 += 1;
+            for (prices, level) in self.prices.iter_mut().zip(ProductLevel::CHAIN) {
+                if let Some(code) = level.code(item) {
+                    let slot = prices.entry(code.to_string()).or_insert((0.0, 0));
+                    slot.0 += log_price;
+                    slot.1 += 1;
+                }
+            }
+        }
         for (counts, level) in self.levels.iter_mut().zip(ProductLevel::CHAIN) {
             // A basket counts once per code, however many lines hold it.
             let codes: BTreeSet<&str> = basket.items.iter().filter_map(|i| level.code(i)).collect();
@@ -61,8 +80,19 @@ impl PriorStats {
     }
 
     /// Adds another week's counts. Counts are whole numbers well below
-    /// 2^24, so the sums are exact and the merge order cannot matter.
+    /// 2^24, so the sums are exact and the merge order cannot matter; the
+    /// price sums are merged in week order by the caller, which fixes their
+    /// rounding.
     pub fn merge(&mut self, other: PriorStats) {
+        for (mine, theirs) in self.prices.iter_mut().zip(other.prices) {
+            for (code, (sum, n)) in theirs {
+                let slot = mine.entry(code).or_insert((0.0, 0));
+                slot.0 += sum;
+                slot.1 += n;
+            }
+        }
+        self.all_prices.0 += other.all_prices.0;
+        self.all_prices.1 += other.all_prices.1;
         for (mine, theirs) in self.levels.iter_mut().zip(other.levels) {
             for (code, counts) in theirs {
                 let slot = mine.entry(code).or_insert([0.0; FOLDS * 3]);
@@ -107,18 +137,27 @@ impl PriorStats {
         let levels = self
             .levels
             .iter()
+            .zip(&self.prices)
             .zip(ProductLevel::CHAIN)
-            .map(|(counts, level)| {
+            .map(|((counts, prices), level)| {
                 let mut rows: Vec<(&String, [f32; 3])> = counts
                     .iter()
                     .map(|(code, c)| (code, sum(c)))
                     .filter(|(_, c)| c.iter().sum::<f32>() > 0.0)
                     .collect();
                 rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                let log_price = rows
+                    .iter()
+                    .map(|r| match prices.get(r.0) {
+                        Some(&(sum, n)) if n > 0 => (sum / n as f64) as f32,
+                        _ => f32::NAN,
+                    })
+                    .collect();
                 PriorLevel {
                     level,
                     codes: rows.iter().map(|r| r.0.clone()).collect(),
                     counts: rows.iter().flat_map(|r| r.1).collect(),
+                    log_price,
                 }
             })
             .collect();
@@ -134,6 +173,11 @@ impl PriorStats {
                 })
                 .collect(),
             smoothing,
+            global_log_price: if self.all_prices.1 > 0 {
+                (self.all_prices.0 / self.all_prices.1 as f64) as f32
+            } else {
+                0.0
+            },
             levels,
         };
         let vocabularies: [Vec<String>; 6] =
