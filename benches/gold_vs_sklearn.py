@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""forest-train against scikit-learn's RandomForestClassifier on the same
+gold features of the real week: the same train rows, the same Float32
+feature columns (categorical features as the gold table's codes, missing
+values as NaN), scored on the same val and test rows.
+
+Run through gold_vs_sklearn.sh, which builds forest-train in release mode
+and installs scikit-learn and pyarrow first.
+
+  gold        `forest-train etl --seed 0` (default split 0.7/0.15/0.15) on a
+              temporary raw directory holding a copy of
+              ../shared/data/dunnhumby/transactions_200607.csv, into a
+              temporary lake.
+  forest-train  `fit --data LAKE/gold` with default parameters (100 trees,
+              gini, sqrt features, bootstrap) and --seed S, --threads 2,
+              --no-oob (scikit-learn's default computes no OOB score either;
+              the trees are the same); scored by `eval --split test|val --json`.
+  scikit-learn  RandomForestClassifier(n_estimators=100, n_jobs=2,
+              random_state=S), other parameters at their defaults, fitted
+              on the gold Parquet read with pyarrow (NaN handled natively,
+              scikit-learn >= 1.4).
+
+S runs over 0..SEEDS-1; the table gives the mean (and standard deviation)
+of accuracy and macro-F1 over the seeds, and fit times.
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+BIN = os.path.join(ROOT, "target", "release", "forest-train")
+DUNNHUMBY = os.path.join(ROOT, "..", "shared", "data", "dunnhumby", "transactions_200607.csv")
+META = ["basket_key", "shop_week", "split", "fold", "label"]
+
+
+def run(cmd):
+    """Runs cmd; returns (stdout, wall seconds)."""
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc.stdout, wall
+
+
+def read_gold(gold):
+    """The gold table as numpy arrays per split: {split: (X float32, y str)}."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    with open(os.path.join(gold, "_spec.json")) as f:
+        spec = json.load(f)
+    names = [feat["name"] for feat in spec["features"]["features"]]
+    parts = sorted(glob.glob(os.path.join(gold, "SHOP_WEEK=*", "*.parquet")))
+    if not parts:
+        sys.exit(f"no gold partitions in {gold}")
+    table = pa.concat_tables([pq.read_table(p) for p in parts])
+    if table.column_names != META + names:
+        sys.exit(f"unexpected gold columns {table.column_names}; spec features {names}")
+    split = np.array(table.column("split").to_pylist())
+    label = np.array(table.column("label").to_pylist())
+    # Nulls (which our writer never makes) read as NaN, as forest-train does.
+    X = np.column_stack([table.column(n).to_numpy(zero_copy_only=False).astype(np.float32)
+                         for n in names])
+    out = {s: (X[split == s], label[split == s]) for s in ("train", "val", "test")}
+    return out, names, spec["classes"]
+
+
+def sklearn_seed(data, classes, seed, threads):
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.metrics import accuracy_score, f1_score
+    Xtr, ytr = data["train"]
+    model = RandomForestClassifier(n_estimators=100, n_jobs=threads, random_state=seed)
+    t = time.perf_counter()
+    model.fit(Xtr, ytr)
+    fit = time.perf_counter() - t
+    scores = {}
+    for s in ("test", "val"):
+        X, y = data[s]
+        pred = model.predict(X)
+        scores[s] = {"rows": len(y), "accuracy": float(accuracy_score(y, pred)),
+                     "macro_f1": float(f1_score(y, pred, labels=classes, average="macro"))}
+    return {"seed": seed, "fit_seconds": fit, **scores}
+
+
+def forest_train_seed(gold, work, seed, threads):
+    model = os.path.join(work, f"gold-seed{seed}.forest")
+    out, wall = run([BIN, "fit", "--data", gold, "--out", model, "--seed", str(seed),
+                     "--threads", str(threads), "--no-oob"])
+    fit = float(re.search(r"trained .* in ([0-9.]+) s", out).group(1))
+    scores = {}
+    for s in ("test", "val"):
+        ev, _ = run([BIN, "eval", "--model", model, "--data", gold, "--split", s, "--json",
+                     "--threads", str(threads)])
+        ev = json.loads(ev)
+        scores[s] = {"rows": ev["rows"], "accuracy": ev["accuracy"], "macro_f1": ev["macro_f1"]}
+    return {"seed": seed, "fit_seconds": fit, "fit_wall_seconds": wall, **scores}
+
+
+def summary(runs):
+    def stat(values):
+        values = list(values)
+        return {"mean": round(statistics.mean(values), 4),
+                "std": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0}
+    out = {"fit_seconds": stat(r["fit_seconds"] for r in runs)}
+    for s in ("test", "val"):
+        for m in ("accuracy", "macro_f1"):
+            out[f"{s}_{m}"] = stat(r[s][m] for r in runs)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=os.path.join(ROOT, "target", "bench-gold.json"))
+    args = ap.parse_args()
+    import numpy as np
+    import pyarrow
+    import sklearn
+    if tuple(int(p) for p in sklearn.__version__.split(".")[:2]) < (1, 4):
+        sys.exit(f"scikit-learn {sklearn.__version__}: RandomForest handles NaN from 1.4 on")
+    if not os.path.exists(DUNNHUMBY):
+        sys.exit(f"{DUNNHUMBY} not found")
+
+    tmp = tempfile.mkdtemp(prefix="bench-gold-")
+    try:
+        raw, lake = os.path.join(tmp, "raw"), os.path.join(tmp, "lake")
+        os.makedirs(raw)
+        shutil.copyfile(DUNNHUMBY, os.path.join(raw, os.path.basename(DUNNHUMBY)))
+        etl_out, _ = run([BIN, "etl", "--raw", raw, "--lake", lake, "--seed", "0",
+                          "--threads", str(args.threads)])
+        print(etl_out.strip(), file=sys.stderr)
+        gold = os.path.join(lake, "gold")
+        data, names, classes = read_gold(gold)
+        Xtr = data["train"][0]
+        shape = {s: len(data[s][1]) for s in data}
+        print(f"gold: {shape} rows, {len(names)} features, "
+              f"{int(np.isnan(Xtr).sum())} NaN cells in train", file=sys.stderr)
+
+        ours, theirs = [], []
+        for seed in range(args.seeds):
+            ours.append(forest_train_seed(gold, tmp, seed, args.threads))
+            theirs.append(sklearn_seed(data, classes, seed, args.threads))
+            print(json.dumps({"forest_train": ours[-1], "sklearn": theirs[-1]}), file=sys.stderr)
+            # The same rows on both sides.
+            for s in ("test", "val"):
+                if ours[-1][s]["rows"] != theirs[-1][s]["rows"]:
+                    sys.exit(f"{s}: forest-train scored {ours[-1][s]['rows']} rows, "
+                             f"scikit-learn {theirs[-1][s]['rows']}")
+        train_rows = int(re.search(r"train (\d+)", etl_out).group(1))
+        if train_rows != shape["train"]:
+            sys.exit(f"etl reports {train_rows} train baskets, pyarrow read {shape['train']}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    result = {
+        "data": "real week 200607, gold (etl --seed 0, split 0.7,0.15,0.15)",
+        "rows": shape, "features": names, "threads": args.threads, "seeds": args.seeds,
+        "versions": {"sklearn": sklearn.__version__, "pyarrow": pyarrow.__version__,
+                     "numpy": np.__version__},
+        "forest_train": {"summary": summary(ours), "runs": ours},
+        "sklearn": {"summary": summary(theirs), "runs": theirs},
+    }
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1)
+
+    print(f"real week gold: train {shape['train']}, val {shape['val']}, test {shape['test']} "
+          f"baskets, {len(names)} features; 100 trees, {args.threads} threads, "
+          f"mean ± std over seeds 0..{args.seeds - 1}")
+    print(f"{'trainer':<13} {'test acc':>15} {'test macro-F1':>15} {'val acc':>15} "
+          f"{'val macro-F1':>15} {'fit s':>13}")
+    for name, key in (("forest-train", "forest_train"), ("scikit-learn", "sklearn")):
+        s = result[key]["summary"]
+        cell = lambda k, d=4: f"{s[k]['mean']:.{d}f} ± {s[k]['std']:.{d}f}"
+        print(f"{name:<13} {cell('test_accuracy'):>15} {cell('test_macro_f1'):>15} "
+              f"{cell('val_accuracy'):>15} {cell('val_macro_f1'):>15} {cell('fit_seconds', 3):>13}")
+    o, k = result["forest_train"]["summary"], result["sklearn"]["summary"]
+    print(f"forest-train minus scikit-learn, test: accuracy "
+          f"{100 * (o['test_accuracy']['mean'] - k['test_accuracy']['mean']):+.2f} points, "
+          f"macro-F1 {100 * (o['test_macro_f1']['mean'] - k['test_macro_f1']['mean']):+.2f} points")
+
+
+if __name__ == "__main__":
+    main()
