@@ -101,8 +101,8 @@ pub struct PriorLevel {
     /// class held the code (a basket counts once however many lines).
     pub counts: Vec<f32>,
     /// Per code, the mean natural log of the unit price (spend / quantity)
-    /// of its training lines; NaN when no line had a price.
-    pub log_price: Vec<f32>,
+    /// of its training lines; `None` (JSON `null`) when no line had a price.
+    pub log_price: Vec<Option<f32>>,
 }
 
 impl PriorLevel {
@@ -220,8 +220,10 @@ impl BasketPriors {
                 for (p, &c) in product.iter_mut().zip(counts) {
                     *p = (f64::from(c) + m * *p) / (n + m);
                 }
-                if level.level != ProductLevel::ProdCode && level.log_price[i].is_finite() {
-                    reference = f64::from(level.log_price[i]);
+                if let (false, Some(p)) =
+                    (level.level == ProductLevel::ProdCode, level.log_price[i])
+                {
+                    reference = f64::from(p);
                 }
             }
             if level.level == ProductLevel::ProdCode20 {
@@ -263,6 +265,9 @@ impl BasketPriors {
                     "{:?}: codes must be sorted and distinct",
                     level.level
                 ));
+            }
+            if level.log_price.iter().flatten().any(|p| !p.is_finite()) {
+                return bad(format!("{:?}: log prices must be finite", level.level));
             }
             if level.counts.iter().any(|c| !c.is_finite() || *c < 0.0) {
                 return bad(format!("{:?}: counts must be finite and >= 0", level.level));
@@ -458,7 +463,7 @@ mod tests {
             codes: rows.iter().map(|r| r.0.to_string()).collect(),
             counts: rows.iter().flat_map(|r| r.1).collect(),
             // Every known category's lines cost e^1 on average.
-            log_price: rows.iter().map(|_| 1.0).collect(),
+            log_price: rows.iter().map(|_| Some(1.0)).collect(),
         }
     }
 
@@ -566,6 +571,19 @@ mod tests {
             "no priced line: {x:?}"
         );
         assert!(x[12..].iter().all(|v| v.is_finite()), "{x:?}");
+    }
+
+    #[test]
+    fn a_spec_with_unpriced_codes_survives_json() {
+        // serde_json writes a NaN as null and cannot read it back into an
+        // f32; a code without a price is therefore None, not NaN.
+        let mut spec = spec();
+        spec.basket.as_mut().unwrap().levels[2].log_price[0] = None;
+        let json = serde_json::to_string(&spec).unwrap();
+        assert!(json.contains(r#""log_price":[null]"#), "{json}");
+        let back: FeatureSpec = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, spec);
+        back.validate_basket().unwrap();
     }
 
     #[test]

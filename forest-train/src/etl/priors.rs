@@ -149,8 +149,8 @@ impl PriorStats {
                 let log_price = rows
                     .iter()
                     .map(|r| match prices.get(r.0) {
-                        Some(&(sum, n)) if n > 0 => (sum / n as f64) as f32,
-                        _ => f32::NAN,
+                        Some(&(sum, n)) if n > 0 => Some((sum / n as f64) as f32),
+                        _ => None,
                     })
                     .collect();
                 PriorLevel {
