@@ -157,6 +157,20 @@ pub fn run(
             raw.location()
         )));
     }
+    // Silver parts, rejects and the landed copy are named after the file's
+    // base name: two files of one name would overwrite each other's rows.
+    let mut names: BTreeMap<&str, &str> = BTreeMap::new();
+    for file in &files {
+        let name = file.rsplit('/').next().unwrap_or(file);
+        if let Some(other) = names.insert(name, file) {
+            return Err(EtlError::Invalid(format!(
+                "raw files {} and {} have the same name {name}; the lake keeps one file \
+                 per name, so rename one",
+                raw.url(other),
+                raw.url(file)
+            )));
+        }
+    }
     crate::lake::init(lake)?;
     lake.delete_prefix("silver/")?;
     lake.delete_prefix("gold/")?;

@@ -35,6 +35,12 @@ pub const RAW_COLUMNS: [&str; 22] = [
 /// Labels a basket may carry; `XX` means unclassified.
 pub const LABELS: [&str; 4] = ["LA", "MM", "UM", "XX"];
 
+/// The longest field a line may hold. Real values are codes and short
+/// words (at most 20 bytes or so); a longer field is corruption, and
+/// letting it through would carry it into the feature spec's vocabularies
+/// and priors, and so into every model artifact.
+pub const MAX_FIELD_BYTES: usize = 256;
+
 /// One parsed line item (a silver row).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Line {
@@ -229,6 +235,13 @@ fn parse_line(record: &ByteRecord) -> Result<Line, String> {
     }
     let mut text = Vec::with_capacity(RAW_COLUMNS.len());
     for (i, field) in record.iter().enumerate() {
+        if field.len() > MAX_FIELD_BYTES {
+            return Err(format!(
+                "{}: a field of {} bytes, longer than the {MAX_FIELD_BYTES} bytes allowed",
+                RAW_COLUMNS[i],
+                field.len()
+            ));
+        }
         let s = std::str::from_utf8(field)
             .map_err(|_| format!("{}: not valid UTF-8", RAW_COLUMNS[i]))?;
         text.push(s.trim());
@@ -360,8 +373,8 @@ mod tests {
             b"\n200607,20060413,5,20,1,1.0,PRD\xff,CL,DEP,G,D,,,,1,L,LA,T,F,S,LS,E02\n",
         );
         let p = parse_raw("w.csv", &bytes);
-        assert_eq!(p.lines.len(), 2, "the good line and the huge-but-valid one");
-        assert_eq!(p.input_rows, 9);
+        assert_eq!(p.lines.len(), 1, "the good line");
+        assert_eq!(p.input_rows, 8);
         assert_eq!(p.lines.len() + p.rejects.len(), p.input_rows as usize);
         let reasons: Vec<(u64, &str)> = p
             .rejects
@@ -381,9 +394,16 @@ mod tests {
             "{reasons:?}"
         );
         assert!(reasons[3].1.contains("SHOP_DATE"), "{reasons:?}");
-        assert!(reasons[4].1.contains("expected 22 fields"), "{reasons:?}");
         assert!(
-            reasons[5].1.contains("UTF-8") && reasons[5].0 == 10,
+            reasons[4].0 == 7
+                && reasons[4]
+                    .1
+                    .contains("PROD_CODE: a field of 10000000 bytes"),
+            "{reasons:?}"
+        );
+        assert!(reasons[5].1.contains("expected 22 fields"), "{reasons:?}");
+        assert!(
+            reasons[6].1.contains("UTF-8") && reasons[6].0 == 9,
             "{reasons:?}"
         );
         assert!(p.rejects.iter().all(|r| r.raw.len() < 200));

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod determinism;
+mod etl;
 mod lake_s3;
 mod moto;
 mod parity;
