@@ -78,7 +78,8 @@ pub struct Reject {
     /// 1-based line number in the file (0 for a problem with the whole file).
     pub line: u64,
     pub reason: String,
-    /// The line as text (invalid UTF-8 replaced, very long lines cut).
+    /// The whole line as text (bytes that are not UTF-8 replaced by U+FFFD;
+    /// the original file is kept in the lake's `raw/`).
     pub raw: String,
 }
 
@@ -187,12 +188,21 @@ fn record_line(bytes: &[u8], record: &ByteRecord) -> u64 {
     line
 }
 
+/// The record as one line of text again. Fields holding a comma or a quote
+/// are quoted back, so the text parses to the same fields.
 fn raw_text(record: &ByteRecord) -> String {
-    let joined: Vec<String> = record
+    let fields: Vec<String> = record
         .iter()
-        .map(|f| String::from_utf8_lossy(f).into_owned())
+        .map(|f| {
+            let s = String::from_utf8_lossy(f);
+            if s.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.into_owned()
+            }
+        })
         .collect();
-    shorten(&joined.join(","))
+    fields.join(",")
 }
 
 /// `None` when the header is exactly the 22 raw columns in order.
@@ -406,7 +416,10 @@ mod tests {
             reasons[6].1.contains("UTF-8") && reasons[6].0 == 9,
             "{reasons:?}"
         );
-        assert!(p.rejects.iter().all(|r| r.raw.len() < 200));
+        assert_eq!(
+            p.rejects[0].raw, bad_spend,
+            "the rejected line is kept whole"
+        );
     }
 
     #[test]
