@@ -470,16 +470,26 @@ impl S3Lake {
     }
 }
 
-/// The SDK client: default AWS configuration overridden by `options`,
-/// path-style addressing for custom endpoints (moto, MinIO), us-east-1 when
-/// no region is configured, bounded retries and timeouts.
-async fn build_client(options: &S3Options) -> Client {
+/// Attempts per request (the first try and two retries).
+pub(crate) const MAX_ATTEMPTS: u32 = 3;
+/// Time to open a connection before the attempt fails.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Time for a whole operation, retries included.
+pub(crate) const OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
+/// The region when none is configured.
+pub(crate) const DEFAULT_REGION: &str = "us-east-1";
+
+/// The AWS configuration every client of this crate is built from (S3 for
+/// the lake, SageMaker for the registry and training jobs): the default
+/// chain overridden by `options`, with bounded retries and timeouts so a
+/// dead endpoint is an error within seconds, not a hang.
+pub(crate) async fn shared_config(options: &S3Options) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_timeout(Duration::from_secs(60))
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
                 .build(),
         );
     if let Some(region) = &options.region {
@@ -491,10 +501,16 @@ async fn build_client(options: &S3Options) -> Client {
     if let Some((key, secret)) = &options.credentials {
         loader = loader.credentials_provider(Credentials::new(key, secret, None, None, "static"));
     }
-    let shared = loader.load().await;
+    loader.load().await
+}
+
+/// The S3 client: [`shared_config`], path-style addressing for custom
+/// endpoints (moto, MinIO), [`DEFAULT_REGION`] when no region is configured.
+async fn build_client(options: &S3Options) -> Client {
+    let shared = shared_config(options).await;
     let mut config = aws_sdk_s3::config::Builder::from(&shared);
     if shared.region().is_none() {
-        config = config.region(Region::new("us-east-1"));
+        config = config.region(Region::new(DEFAULT_REGION));
     }
     if options.endpoint_url.is_some() {
         config = config.force_path_style(true);
