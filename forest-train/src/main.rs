@@ -1,6 +1,8 @@
 //! The `forest-train` command line. Each subcommand is a thin shell over the
 //! library: parse flags, call it, print a summary a person can read.
 
+mod cli;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -54,6 +56,33 @@ enum Command {
     /// --raw and --lake are directories or s3://bucket/prefix locations.
     /// A run rebuilds silver/ and gold/ from the raw files it is given.
     Etl(EtlArgs),
+    /// Register a model in a registry (a directory, or
+    /// sagemaker:<ModelPackageGroupName>) after the quality gates: its
+    /// artifact goes to the lake's artifacts/ by sha256, and a model that
+    /// misses the gates is registered as Rejected with the reason.
+    Register(cli::registry::RegisterArgs),
+    /// Approve a pending model version (a person's decision).
+    Approve(cli::registry::ApproveArgs),
+    /// Reject a model version (pending, or approved to revoke it), with a reason.
+    Reject(cli::registry::RejectArgs),
+    /// List the versions of a registry with their status and scores.
+    List(cli::registry::ListArgs),
+    /// Show one version: status, history, metrics, artifact.
+    Show(cli::registry::ShowArgs),
+    /// Download the latest approved model (or --version N), check its
+    /// sha256 and that it loads, and write it atomically.
+    Pull(cli::registry::PullArgs),
+    /// The SageMaker training-container entrypoint: read ROOT/input/
+    /// (hyper-parameters, resource config, train and validation channels),
+    /// grow this host's share of the trees, write ROOT/model/ and metric
+    /// lines, or ROOT/output/failure and a non-zero exit on error.
+    Train(cli::training::TrainArgs),
+    /// Join the part artifacts of a multi-host training job into one
+    /// forest, identical to the single-host forest with the same tree seeds.
+    Merge(cli::training::MergeArgs),
+    /// SageMaker training jobs.
+    #[command(subcommand)]
+    Sagemaker(cli::training::SagemakerCommand),
 }
 
 /// Where S3 locations live; the rest comes from the usual AWS configuration
@@ -262,6 +291,15 @@ fn run() -> Result<()> {
         Command::Inspect(a) => cmd_inspect(&a),
         Command::Synth(a) => with_threads(a.threads, || cmd_synth(&a)),
         Command::Etl(a) => with_threads(a.threads, || cmd_etl(&a)),
+        Command::Register(a) => cli::registry::cmd_register(&a),
+        Command::Approve(a) => cli::registry::cmd_approve(&a),
+        Command::Reject(a) => cli::registry::cmd_reject(&a),
+        Command::List(a) => cli::registry::cmd_list(&a),
+        Command::Show(a) => cli::registry::cmd_show(&a),
+        Command::Pull(a) => cli::registry::cmd_pull(&a),
+        Command::Train(a) => cli::training::cmd_train(&a),
+        Command::Merge(a) => cli::training::cmd_merge(&a),
+        Command::Sagemaker(c) => cli::training::cmd_sagemaker(&c),
     }
 }
 
