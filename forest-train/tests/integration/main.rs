@@ -6,7 +6,10 @@ mod etl;
 mod lake_s3;
 mod moto;
 mod parity;
+mod registry;
+mod registry_sagemaker;
 mod report_cli;
+mod sagemaker_training;
 
 /// Path of a file in a temporary directory, for tests that write tables.
 pub fn write_file(dir: &std::path::Path, name: &str, contents: &[u8]) -> std::path::PathBuf {
