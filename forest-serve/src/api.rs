@@ -1,0 +1,457 @@
+//! The `/predict` API: parsing and validating request bodies, the JSON
+//! error shape, and the answers.
+//!
+//! Status codes, the same on every route of this API:
+//!
+//! | status | when | `error.code` |
+//! |---|---|---|
+//! | 400 | the body is not JSON (syntax, truncated, not UTF-8) | `malformed_json` |
+//! | 404 | no such route | `not_found` |
+//! | 405 | the route does not take this method (`Allow` names those it does) | `method_not_allowed` |
+//! | 413 | the body is over `--max-body-bytes` | `body_too_large` |
+//! | 413 | more baskets than `--max-batch` | `batch_too_large` |
+//! | 415 | `Content-Type` is not `application/json` (parameters allowed) | `unsupported_media_type` |
+//! | 422 | valid JSON of the wrong shape: a wrong type, a missing or unknown field | `invalid_type`, `missing_field`, `unknown_field`, `invalid_value` |
+//! | 422 | a basket without items, an empty batch | `empty_items`, `empty_batch` |
+//! | 422 | an item whose quantity is not above zero | `invalid_quantity` |
+//! | 503 | the server is draining (`/ready`) | `draining` |
+//!
+//! `error.field` names the offending field as a path into the body
+//! (`items[2].quantity`, `instances[0].store_format`) whenever there is one.
+//! Unknown store, basket or product codes are not errors: the model's
+//! fallbacks (the unseen category code, the parent category's prior) answer
+//! them, exactly as in training.
+
+use forest_core::{Basket, Item};
+use hyper::StatusCode;
+use serde::ser::{SerializeMap, SerializeStruct};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// A 4xx or 5xx answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> ApiError {
+        let field = field.into();
+        self.field = (!field.is_empty()).then_some(field);
+        self
+    }
+
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    /// The body of this API's errors.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut error = serde_json::json!({"code": self.code, "message": self.message});
+        if let Some(field) = &self.field {
+            error["field"] = field.clone().into();
+        }
+        serde_json::to_vec(&serde_json::json!({ "error": error })).unwrap_or_default()
+    }
+
+    /// The body of an Open Inference Protocol error: `{"error": "message"}`.
+    pub fn to_v2_json(&self) -> Vec<u8> {
+        let message = match &self.field {
+            Some(field) => format!("{}: {}", field, self.message),
+            None => self.message.clone(),
+        };
+        serde_json::to_vec(&serde_json::json!({ "error": message })).unwrap_or_default()
+    }
+}
+
+/// The label answered beside a class code.
+pub fn price_sensitivity(code: &str) -> &str {
+    match code {
+        "LA" => "High",
+        "MM" => "Medium",
+        "UM" => "Low",
+        other => other,
+    }
+}
+
+/// The body of `POST /predict`: one basket, or `{"instances": [...]}`.
+/// Every field is optional here so that one pass over the bytes can tell
+/// the two apart; required fields are checked afterwards, by name.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PredictBody {
+    instances: Option<Vec<Basket>>,
+    store_format: Option<String>,
+    store_region: Option<String>,
+    basket_size: Option<String>,
+    basket_type: Option<String>,
+    dominant_mission: Option<String>,
+    customer_price_sensitivity: Option<String>,
+    items: Option<Vec<Item>>,
+}
+
+/// A parsed `/predict` request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PredictRequest {
+    One(Basket),
+    Batch(Vec<Basket>),
+}
+
+impl PredictRequest {
+    pub fn baskets(&self) -> &[Basket] {
+        match self {
+            PredictRequest::One(b) => std::slice::from_ref(b),
+            PredictRequest::Batch(v) => v,
+        }
+    }
+}
+
+/// Parses and validates a `/predict` body.
+pub fn parse_predict(body: &[u8], max_batch: usize) -> Result<PredictRequest, ApiError> {
+    let parsed: PredictBody = parse_json(body)?;
+    let request = match parsed {
+        PredictBody {
+            instances: Some(instances),
+            store_format: None,
+            store_region: None,
+            basket_size: None,
+            basket_type: None,
+            dominant_mission: None,
+            customer_price_sensitivity: None,
+            items: None,
+        } => {
+            if instances.is_empty() {
+                return Err(
+                    ApiError::unprocessable("empty_batch", "`instances` holds no basket")
+                        .field("instances"),
+                );
+            }
+            if instances.len() > max_batch {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "batch_too_large",
+                    format!(
+                        "{} baskets in one request, at most {max_batch} allowed",
+                        instances.len()
+                    ),
+                )
+                .field("instances"));
+            }
+            for (i, basket) in instances.iter().enumerate() {
+                validate_basket(basket, &format!("instances[{i}]."))?;
+            }
+            PredictRequest::Batch(instances)
+        }
+        PredictBody {
+            instances: Some(_), ..
+        } => {
+            let other = [
+                ("store_format", parsed.store_format.is_some()),
+                ("store_region", parsed.store_region.is_some()),
+                ("basket_size", parsed.basket_size.is_some()),
+                ("basket_type", parsed.basket_type.is_some()),
+                ("dominant_mission", parsed.dominant_mission.is_some()),
+                (
+                    "customer_price_sensitivity",
+                    parsed.customer_price_sensitivity.is_some(),
+                ),
+                ("items", parsed.items.is_some()),
+            ]
+            .into_iter()
+            .find(|f| f.1)
+            .map_or("items", |f| f.0);
+            return Err(ApiError::unprocessable(
+                "unknown_field",
+                format!("`{other}` is not allowed beside `instances`: send one basket, or a batch"),
+            )
+            .field(other));
+        }
+        PredictBody {
+            instances: None,
+            store_format,
+            store_region,
+            basket_size,
+            basket_type,
+            dominant_mission,
+            customer_price_sensitivity,
+            items,
+        } => {
+            let basket = Basket {
+                store_format: required(store_format, "store_format")?,
+                store_region: required(store_region, "store_region")?,
+                basket_size: required(basket_size, "basket_size")?,
+                basket_type: required(basket_type, "basket_type")?,
+                dominant_mission: required(dominant_mission, "dominant_mission")?,
+                customer_price_sensitivity,
+                items: required(items, "items")?,
+            };
+            validate_basket(&basket, "")?;
+            PredictRequest::One(basket)
+        }
+    };
+    Ok(request)
+}
+
+fn required<T>(value: Option<T>, field: &str) -> Result<T, ApiError> {
+    value.ok_or_else(|| {
+        ApiError::unprocessable("missing_field", format!("missing field `{field}`")).field(field)
+    })
+}
+
+/// The checks JSON types cannot express. Text fields take any value.
+fn validate_basket(basket: &Basket, prefix: &str) -> Result<(), ApiError> {
+    if basket.items.is_empty() {
+        return Err(
+            ApiError::unprocessable("empty_items", "a basket needs at least one item")
+                .field(format!("{prefix}items")),
+        );
+    }
+    for (i, item) in basket.items.iter().enumerate() {
+        // The ETL rejects lines without a positive quantity, so no model
+        // has seen one; NaN cannot come from JSON but is refused too.
+        if item.quantity.is_nan() || item.quantity <= 0.0 {
+            return Err(ApiError::unprocessable(
+                "invalid_quantity",
+                format!("quantity must be greater than 0, got {}", item.quantity),
+            )
+            .field(format!("{prefix}items[{i}].quantity")));
+        }
+    }
+    Ok(())
+}
+
+/// Deserialises JSON, mapping every failure to an [`ApiError`] that names
+/// the field. The fast path is plain serde_json; only a failing body is
+/// parsed again, with path tracking, to find where it failed.
+/// Every body of this server is a JSON object (serde would also read a
+/// struct from an array, by position, which no client means).
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|&b| b != b'{') {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                Ok(_) => ApiError::unprocessable("invalid_type", "the body must be a JSON object"),
+                Err(e) => ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_json",
+                    format!("the body is not valid JSON: {}", shorten(&e.to_string())),
+                ),
+            },
+        );
+    }
+    match serde_json::from_slice::<T>(body) {
+        Ok(value) => Ok(value),
+        Err(_) => {
+            let de = &mut serde_json::Deserializer::from_slice(body);
+            match serde_path_to_error::deserialize::<_, T>(de) {
+                Ok(value) => Ok(value),
+                Err(e) => Err(json_error(e)),
+            }
+        }
+    }
+}
+
+fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    use serde_json::error::Category;
+    let path = e.path().to_string();
+    let path = if path == "." { String::new() } else { path };
+    let inner = e.inner();
+    let full = shorten(&inner.to_string());
+    match inner.classify() {
+        Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not valid JSON: {full}"),
+        ),
+        Category::Data => {
+            let message = strip_position(&full);
+            let join = |field: &str| {
+                if path.is_empty() {
+                    field.to_string()
+                } else {
+                    format!("{path}.{field}")
+                }
+            };
+            if let Some(field) = quoted(&message, "missing field `") {
+                ApiError::unprocessable("missing_field", message.clone()).field(join(field))
+            } else if let Some(field) = quoted(&message, "unknown field `") {
+                // The path already ends at the unknown key on some serde
+                // versions; do not name it twice.
+                let field_path = if path.ends_with(field) {
+                    path.clone()
+                } else {
+                    join(field)
+                };
+                ApiError::unprocessable("unknown_field", message.clone()).field(field_path)
+            } else if message.starts_with("invalid type") {
+                let message = if path.is_empty() {
+                    format!("the body must be a JSON object: {message}")
+                } else {
+                    message
+                };
+                ApiError::unprocessable("invalid_type", message).field(path)
+            } else {
+                ApiError::unprocessable("invalid_value", message).field(path)
+            }
+        }
+    }
+}
+
+/// `missing field `x`` -> `x`.
+fn quoted<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = message.strip_prefix(prefix)?;
+    rest.split('`').next()
+}
+
+/// serde_json appends " at line L column C"; the field path says more.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// serde quotes offending values, which may be megabytes long.
+fn shorten(message: &str) -> String {
+    const MAX: usize = 300;
+    if message.len() <= MAX {
+        return message.to_string();
+    }
+    let mut end = MAX;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &message[..end])
+}
+
+/// One answer: borrowed from the engine's output, serialised directly.
+pub struct Prediction<'a> {
+    pub classes: &'a [String],
+    pub probabilities: &'a [f32],
+    pub model_version: &'a str,
+}
+
+impl Prediction<'_> {
+    pub fn class(&self) -> usize {
+        forest_core::argmax(self.probabilities)
+    }
+}
+
+struct Probabilities<'a>(&'a [String], &'a [f32]);
+
+impl Serialize for Probabilities<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (class, p) in self.0.iter().zip(self.1) {
+            map.serialize_entry(class, p)?;
+        }
+        map.end()
+    }
+}
+
+impl Serialize for Prediction<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let code = self.classes.get(self.class()).map_or("", String::as_str);
+        let mut st = s.serialize_struct("Prediction", 4)?;
+        st.serialize_field("code", code)?;
+        st.serialize_field("price_sensitivity", price_sensitivity(code))?;
+        st.serialize_field(
+            "probabilities",
+            &Probabilities(self.classes, self.probabilities),
+        )?;
+        st.serialize_field("model_version", self.model_version)?;
+        st.end()
+    }
+}
+
+/// `{"predictions": [...]}`.
+pub struct Predictions<'a>(pub Vec<Prediction<'a>>);
+
+impl Serialize for Predictions<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Predictions", 1)?;
+        st.serialize_field("predictions", &self.0)?;
+        st.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASKET: &str = r#"{"store_format":"LS","store_region":"E02","basket_size":"L",
+        "basket_type":"Top Up","dominant_mission":"Fresh",
+        "items":[{"prod_code":"PRD0900097","prod_code_10":"CL00001","prod_code_20":"DEP00001",
+        "prod_code_30":"G00001","prod_code_40":"D00001","quantity":1,"spend":1.03}]}"#;
+
+    fn err(body: &str) -> ApiError {
+        parse_predict(body.as_bytes(), 4).unwrap_err()
+    }
+
+    #[test]
+    fn one_basket_and_batches_parse() {
+        let one = parse_predict(BASKET.as_bytes(), 4).unwrap();
+        assert!(matches!(one, PredictRequest::One(_)));
+        let batch = format!(r#"{{"instances":[{BASKET},{BASKET}]}}"#);
+        let batch = parse_predict(batch.as_bytes(), 4).unwrap();
+        assert_eq!(batch.baskets().len(), 2);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = err("{");
+        assert_eq!((e.status.as_u16(), e.code), (400, "malformed_json"));
+        let e = err(&BASKET.replace("\"quantity\":1", "\"quantity\":\"1\""));
+        assert_eq!((e.status.as_u16(), e.code), (422, "invalid_type"));
+        assert_eq!(e.field.as_deref(), Some("items[0].quantity"));
+        let e = err(&BASKET.replace("\"quantity\":1,", ""));
+        assert_eq!(e.code, "missing_field");
+        assert_eq!(e.field.as_deref(), Some("items[0].quantity"));
+        let e = err(&BASKET.replace("\"store_format\":\"LS\",", ""));
+        assert_eq!(e.code, "missing_field");
+        assert_eq!(e.field.as_deref(), Some("store_format"));
+        let e = err(&BASKET.replace("\"quantity\":1", "\"quantity\":-1"));
+        assert_eq!(e.code, "invalid_quantity");
+        assert_eq!(e.field.as_deref(), Some("items[0].quantity"));
+        let e = err(&BASKET.replace("\"quantity\"", "\"qty\""));
+        assert_eq!(e.code, "unknown_field");
+        assert_eq!(e.field.as_deref(), Some("items[0].qty"), "{e:?}");
+        let e = err(&BASKET.replace("\"store_format\"", "\"shop\""));
+        assert_eq!(e.code, "unknown_field");
+        assert_eq!(e.field.as_deref(), Some("shop"));
+        let e = err("[1]");
+        assert_eq!((e.code, e.field.as_deref()), ("invalid_type", None));
+        let batch = format!(
+            r#"{{"instances":[{BASKET},{}]}}"#,
+            BASKET.replace("\"basket_size\":\"L\",", "")
+        );
+        let e = err(&batch);
+        assert_eq!(e.field.as_deref(), Some("instances[1].basket_size"));
+        let e = err(&format!(r#"{{"instances":[{BASKET}],"items":[]}}"#));
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("unknown_field", Some("items"))
+        );
+        let e = err(r#"{"instances":[]}"#);
+        assert_eq!(e.code, "empty_batch");
+        let five = [BASKET; 5].join(",");
+        let e = err(&format!(r#"{{"instances":[{five}]}}"#));
+        assert_eq!((e.status.as_u16(), e.code), (413, "batch_too_large"));
+        let e = err(&BASKET.replace(
+            &BASKET[BASKET.find("[{").unwrap()..BASKET.rfind(']').unwrap() + 1],
+            "[]",
+        ));
+        assert_eq!((e.code, e.field.as_deref()), ("empty_items", Some("items")));
+    }
+}

@@ -1,0 +1,347 @@
+//! The request handler: routing, body limits, content types, the routes
+//! themselves, and metrics around each request.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Request, Response, StatusCode};
+use serde_json::json;
+
+use crate::api::{self, ApiError, Prediction, Predictions};
+use crate::engine::Engine;
+use crate::metrics::Metrics;
+use crate::route::{ModelPath, Route};
+use crate::server::Handler;
+use crate::v2;
+
+const JSON: &str = "application/json";
+
+/// Everything a request can touch.
+pub struct App {
+    engine: Arc<dyn Engine>,
+    pub metrics: Metrics,
+    draining: AtomicBool,
+    max_body_bytes: usize,
+    max_batch: usize,
+    openapi: Bytes,
+    docs: Bytes,
+}
+
+impl App {
+    pub fn new(engine: Arc<dyn Engine>, max_body_bytes: usize, max_batch: usize) -> App {
+        let openapi = crate::openapi::document(engine.as_ref(), max_body_bytes, max_batch);
+        let docs = crate::openapi::docs_page(&openapi);
+        App {
+            metrics: Metrics::new(engine.info().n_classes()),
+            engine,
+            draining: AtomicBool::new(false),
+            max_body_bytes,
+            max_batch,
+            openapi: Bytes::from(serde_json::to_vec_pretty(&openapi).unwrap_or_default()),
+            docs: Bytes::from(docs),
+        }
+    }
+
+    pub fn engine(&self) -> &dyn Engine {
+        self.engine.as_ref()
+    }
+
+    pub fn is_ready(&self) -> bool {
+        !self.draining.load(Ordering::Relaxed)
+    }
+
+    async fn route(
+        &self,
+        route: Route,
+        req: Request<Incoming>,
+    ) -> Result<Response<Full<Bytes>>, ApiError> {
+        if route == Route::NotFound {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no route {} {}", req.method(), req.uri().path()),
+            ));
+        }
+        if !route.accepts(req.method()) {
+            return Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!(
+                    "{} takes {}, not {}",
+                    route.label(),
+                    route.allow(),
+                    req.method()
+                ),
+            ));
+        }
+        let info = self.engine.info();
+        if let (_, Some(ModelPath { name, version })) = Route::of(req.uri().path()) {
+            if name != info.name || version.is_some_and(|v| v != info.version) {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "model_not_found",
+                    format!(
+                        "no model {name}{}: this server has {} version {}",
+                        version.map_or(String::new(), |v| format!(" version {v}")),
+                        info.name,
+                        info.version
+                    ),
+                ));
+            }
+        }
+        let ready = self.is_ready();
+        Ok(match route {
+            Route::Predict => {
+                let body = self.json_body(req).await?;
+                self.predict(&body)?
+            }
+            Route::V2Infer => {
+                let body = self.json_body(req).await?;
+                self.infer(&body)?
+            }
+            Route::Health => json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()),
+            Route::Ready | Route::V2Ready | Route::V2ModelReady => {
+                let body = if route == Route::Ready {
+                    json!({
+                        "status": if ready { "ready" } else { "draining" },
+                        "model_version": info.version,
+                    })
+                } else {
+                    json!({ "ready": ready })
+                };
+                let status = if ready {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
+                json_response(status, serde_json::to_vec(&body).unwrap_or_default())
+            }
+            Route::V2Live => json_response(StatusCode::OK, br#"{"live":true}"#.to_vec()),
+            Route::V2Server => json_response(
+                StatusCode::OK,
+                serde_json::to_vec(&v2::server_metadata()).unwrap_or_default(),
+            ),
+            Route::V2Model => json_response(
+                StatusCode::OK,
+                serde_json::to_vec(&v2::model_metadata(info)).unwrap_or_default(),
+            ),
+            Route::OpenApi => json_response(StatusCode::OK, self.openapi.clone()),
+            Route::Docs => response(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                self.docs.clone(),
+            ),
+            Route::Metrics => response(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                self.metrics.render_prometheus(info, ready),
+            ),
+            // Answered above.
+            Route::NotFound => {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    "no such route",
+                ))
+            }
+        })
+    }
+
+    /// Checks the content type and reads the body, never more than the
+    /// limit: a declared length over it is refused before reading, and a
+    /// chunked body is cut off as soon as it passes it.
+    async fn json_body(&self, req: Request<Incoming>) -> Result<Bytes, ApiError> {
+        let content_type = req.headers().get(CONTENT_TYPE).map(HeaderValue::as_bytes);
+        if !content_type.is_some_and(is_json) {
+            let got =
+                content_type.map_or("none".into(), |v| String::from_utf8_lossy(v).into_owned());
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!("send Content-Type: application/json, not {got}"),
+            )
+            .field("Content-Type"));
+        }
+        let limit = self.max_body_bytes;
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the body is over the limit of {limit} bytes"),
+            )
+        };
+        let declared = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        match Limited::new(req.into_body(), limit).collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+            Err(e) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "body_read_error",
+                format!("could not read the body: {e}"),
+            )),
+        }
+    }
+
+    fn predict(&self, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiError> {
+        let request = api::parse_predict(body, self.max_batch)?;
+        let baskets = request.baskets();
+        let info = self.engine.info();
+        let k = info.n_classes();
+        let mut probabilities = vec![0.0f32; baskets.len() * k];
+        self.engine
+            .predict_baskets(baskets, &mut probabilities)
+            .map_err(internal)?;
+        let predictions: Vec<Prediction> = probabilities
+            .chunks_exact(k)
+            .map(|p| Prediction {
+                classes: &info.classes,
+                probabilities: p,
+                model_version: &info.version,
+            })
+            .collect();
+        for p in &predictions {
+            self.metrics.predicted(p.class());
+        }
+        let body = match request {
+            api::PredictRequest::One(_) => serde_json::to_vec(&predictions[0]),
+            api::PredictRequest::Batch(_) => serde_json::to_vec(&Predictions(predictions)),
+        }
+        .map_err(|e| internal(e.into()))?;
+        Ok(json_response(StatusCode::OK, body))
+    }
+
+    fn infer(&self, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiError> {
+        let info = self.engine.info();
+        let parsed = v2::parse_infer(body, info, self.max_batch)?;
+        let mut probabilities = vec![0.0f32; parsed.n_rows * info.n_classes()];
+        match &parsed.batch {
+            v2::Batch::Features(rows) => self.engine.predict_features(rows, &mut probabilities),
+            v2::Batch::Baskets(baskets) => self.engine.predict_baskets(baskets, &mut probabilities),
+        }
+        .map_err(internal)?;
+        for p in probabilities.chunks_exact(info.n_classes()) {
+            self.metrics.predicted(forest_core::argmax(p));
+        }
+        let answer = v2::infer_response(info, &parsed, &probabilities);
+        Ok(json_response(
+            StatusCode::OK,
+            serde_json::to_vec(&answer).map_err(|e| internal(e.into()))?,
+        ))
+    }
+}
+
+fn internal(e: anyhow::Error) -> ApiError {
+    tracing::error!(error = %format!("{e:#}"), "prediction failed");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "the model could not answer this request",
+    )
+}
+
+/// `application/json`, any case, with or without parameters.
+fn is_json(value: &[u8]) -> bool {
+    let Ok(value) = std::str::from_utf8(value) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case(JSON)
+}
+
+fn response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+fn json_response(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    response(status, JSON, body)
+}
+
+impl Handler for App {
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let start = Instant::now();
+        let _in_flight = self.metrics.in_flight();
+        let (route, _) = Route::of(req.uri().path());
+        let mut resp = match self.route(route, req).await {
+            Ok(r) => r,
+            Err(e) => {
+                if e.status.is_server_error() {
+                    tracing::error!(code = e.code, route = route.label(), "{}", e.message);
+                } else {
+                    tracing::debug!(code = e.code, route = route.label(), status = e.status.as_u16(), field = ?e.field, "{}", e.message);
+                }
+                let body = if route.is_v2() {
+                    e.to_v2_json()
+                } else {
+                    e.to_json()
+                };
+                let mut r = json_response(e.status, body);
+                if e.status == StatusCode::METHOD_NOT_ALLOWED {
+                    r.headers_mut()
+                        .insert(ALLOW, HeaderValue::from_static(route.allow()));
+                }
+                if e.status == StatusCode::PAYLOAD_TOO_LARGE && e.code == "body_too_large" {
+                    // The rest of the body is not read: the connection
+                    // cannot carry another request.
+                    r.headers_mut()
+                        .insert(CONNECTION, HeaderValue::from_static("close"));
+                }
+                r
+            }
+        };
+        if matches!(
+            route,
+            Route::Metrics
+                | Route::Ready
+                | Route::V2Ready
+                | Route::V2ModelReady
+                | Route::Health
+                | Route::V2Live
+        ) {
+            resp.headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+        if !self.is_ready() {
+            resp.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        self.metrics
+            .observe(route, resp.status().as_u16(), start.elapsed());
+        resp
+    }
+
+    fn begin_drain(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_content_types() {
+        assert!(super::is_json(b"application/json"));
+        assert!(super::is_json(b"Application/JSON; charset=utf-8"));
+        assert!(!super::is_json(b"text/plain"));
+        assert!(!super::is_json(b"application/jsonx"));
+        assert!(!super::is_json(b"application/x-www-form-urlencoded"));
+    }
+}
