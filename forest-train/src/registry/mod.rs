@@ -185,7 +185,8 @@ pub enum RegistryError {
 #[derive(Debug)]
 pub enum Registry {
     Local(LocalRegistry),
-    SageMaker(SageMakerRegistry),
+    /// Boxed: the client and its runtime are large.
+    SageMaker(Box<SageMakerRegistry>),
 }
 
 impl Registry {
@@ -206,7 +207,9 @@ impl Registry {
                         .into(),
                 });
             }
-            return Ok(Registry::SageMaker(SageMakerRegistry::open(name, options)?));
+            return Ok(Registry::SageMaker(Box::new(SageMakerRegistry::open(
+                name, options,
+            )?)));
         }
         if spec.contains("://") {
             return Err(RegistryError::InvalidSpec {
