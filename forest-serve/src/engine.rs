@@ -58,6 +58,19 @@ pub trait Engine: Send + Sync + 'static {
     }
 }
 
+/// `copy_from_slice` without its panic on a length mismatch.
+fn copy_out(probabilities: &[f32], out: &mut [f32]) -> anyhow::Result<()> {
+    if probabilities.len() != out.len() {
+        bail!(
+            "{} probabilities for an output of {}",
+            probabilities.len(),
+            out.len()
+        );
+    }
+    out.copy_from_slice(probabilities);
+    Ok(())
+}
+
 thread_local! {
     /// Feature scratch of the interpreter, one per worker thread.
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
@@ -130,14 +143,12 @@ impl Engine for Interpreted {
                 spec.encode_basket(basket, x)?;
                 rows.extend_from_slice(x);
             }
-            out.copy_from_slice(&forest.predict_proba_batch(&rows)?);
-            Ok(())
+            copy_out(&forest.predict_proba_batch(&rows)?, out)
         })
     }
 
     fn predict_features(&self, rows: &[f32], out: &mut [f32]) -> anyhow::Result<()> {
-        out.copy_from_slice(&self.model.forest.predict_proba_batch(rows)?);
-        Ok(())
+        copy_out(&self.model.forest.predict_proba_batch(rows)?, out)
     }
 
     fn encode_basket(&self, basket: &Basket) -> Option<Vec<f32>> {

@@ -138,7 +138,7 @@ pub fn document(engine: &dyn Engine, max_body_bytes: usize, max_batch: usize) ->
         "info": {
             "title": "forest-serve",
             "version": env!("CARGO_PKG_VERSION"),
-            "summary": "Price sensitivity of a shopping basket, from a compiled random forest.",
+            "summary": "Price sensitivity of a shopping basket, from a random forest.",
             "description": format!(
                 "Serves model `{}` version `{}` ({} engine, {} trees, classes {}). \
                  Errors are JSON `{{\"error\": {{\"code\", \"message\", \"field\"}}}}`: 400 for a body that is not JSON, \
