@@ -23,6 +23,8 @@
 //! them, exactly as in training.
 
 use forest_core::{Basket, Item};
+
+use crate::fastjson::Fast;
 use hyper::StatusCode;
 use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Deserialize, Serialize, Serializer};
@@ -117,20 +119,17 @@ impl PredictRequest {
     }
 }
 
-/// Parses and validates a `/predict` body.
+/// Parses and validates a `/predict` body: through the fast reader when the
+/// body has the common shape, else through serde, which names any error.
 pub fn parse_predict(body: &[u8], max_batch: usize) -> Result<PredictRequest, ApiError> {
-    let parsed: PredictBody = parse_json(body)?;
-    let request = match parsed {
-        PredictBody {
-            instances: Some(instances),
-            store_format: None,
-            store_region: None,
-            basket_size: None,
-            basket_type: None,
-            dominant_mission: None,
-            customer_price_sensitivity: None,
-            items: None,
-        } => {
+    let request = match crate::fastjson::parse(body) {
+        Some(Fast::One(basket)) => PredictRequest::One(basket),
+        Some(Fast::Batch(baskets)) => PredictRequest::Batch(baskets),
+        None => parse_predict_serde(body)?,
+    };
+    match &request {
+        PredictRequest::One(basket) => validate_basket(basket, "")?,
+        PredictRequest::Batch(instances) => {
             if instances.is_empty() {
                 return Err(
                     ApiError::unprocessable("empty_batch", "`instances` holds no basket")
@@ -151,8 +150,25 @@ pub fn parse_predict(body: &[u8], max_batch: usize) -> Result<PredictRequest, Ap
             for (i, basket) in instances.iter().enumerate() {
                 validate_basket(basket, &format!("instances[{i}]."))?;
             }
-            PredictRequest::Batch(instances)
         }
+    }
+    Ok(request)
+}
+
+/// The shape of a body, through serde.
+pub(crate) fn parse_predict_serde(body: &[u8]) -> Result<PredictRequest, ApiError> {
+    let parsed: PredictBody = parse_json(body)?;
+    match parsed {
+        PredictBody {
+            instances: Some(instances),
+            store_format: None,
+            store_region: None,
+            basket_size: None,
+            basket_type: None,
+            dominant_mission: None,
+            customer_price_sensitivity: None,
+            items: None,
+        } => Ok(PredictRequest::Batch(instances)),
         PredictBody {
             instances: Some(_), ..
         } => {
@@ -171,11 +187,11 @@ pub fn parse_predict(body: &[u8], max_batch: usize) -> Result<PredictRequest, Ap
             .into_iter()
             .find(|f| f.1)
             .map_or("items", |f| f.0);
-            return Err(ApiError::unprocessable(
+            Err(ApiError::unprocessable(
                 "unknown_field",
                 format!("`{other}` is not allowed beside `instances`: send one basket, or a batch"),
             )
-            .field(other));
+            .field(other))
         }
         PredictBody {
             instances: None,
@@ -186,21 +202,16 @@ pub fn parse_predict(body: &[u8], max_batch: usize) -> Result<PredictRequest, Ap
             dominant_mission,
             customer_price_sensitivity,
             items,
-        } => {
-            let basket = Basket {
-                store_format: required(store_format, "store_format")?,
-                store_region: required(store_region, "store_region")?,
-                basket_size: required(basket_size, "basket_size")?,
-                basket_type: required(basket_type, "basket_type")?,
-                dominant_mission: required(dominant_mission, "dominant_mission")?,
-                customer_price_sensitivity,
-                items: required(items, "items")?,
-            };
-            validate_basket(&basket, "")?;
-            PredictRequest::One(basket)
-        }
-    };
-    Ok(request)
+        } => Ok(PredictRequest::One(Basket {
+            store_format: required(store_format, "store_format")?,
+            store_region: required(store_region, "store_region")?,
+            basket_size: required(basket_size, "basket_size")?,
+            basket_type: required(basket_type, "basket_type")?,
+            dominant_mission: required(dominant_mission, "dominant_mission")?,
+            customer_price_sensitivity,
+            items: required(items, "items")?,
+        })),
+    }
 }
 
 fn required<T>(value: Option<T>, field: &str) -> Result<T, ApiError> {

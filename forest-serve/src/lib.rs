@@ -22,6 +22,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod engine;
+pub mod fastjson;
 pub mod metrics;
 pub mod openapi;
 pub mod route;

@@ -1,0 +1,554 @@
+//! A fast path for `/predict` bodies: a reader for exactly the common shape
+//! of a request (one basket object, or `{"instances": [...]}`), about three
+//! times quicker than serde's derived deserialisers on a typical basket,
+//! where parsing is the largest cost of a request after the HTTP stack.
+//!
+//! It accepts a strict subset of what serde accepts and gives the same
+//! value for it; anything else (escaped strings, duplicate, unknown or
+//! missing keys, a type serde would reject or coerce, numbers out of range,
+//! trailing bytes) makes it answer `None`, and the caller parses the body
+//! with serde, which accepts it or names the error. So the fast path can
+//! change speed, never answers (property-tested below against serde).
+
+use forest_core::{Basket, Item};
+
+/// What the fast path read: one basket, or the baskets of `instances`.
+pub enum Fast {
+    One(Basket),
+    Batch(Vec<Basket>),
+}
+
+pub fn parse(body: &[u8]) -> Option<Fast> {
+    // One UTF-8 check for the whole body; strings are then cut from it at
+    // quote marks, which are always character boundaries.
+    let text = std::str::from_utf8(body).ok()?;
+    let mut p = Reader {
+        s: text,
+        b: body,
+        i: 0,
+    };
+    p.ws();
+    p.eat(b'{')?;
+    p.ws();
+    let first = p.key()?;
+    let fast = if first == "instances" {
+        p.eat(b'[')?;
+        let mut baskets = Vec::new();
+        p.ws();
+        if p.peek_is(b']') {
+            p.i += 1;
+        } else {
+            loop {
+                p.ws();
+                p.eat(b'{')?;
+                p.ws();
+                let key = p.key()?;
+                baskets.push(p.basket_from(key)?);
+                p.ws();
+                if p.peek_is(b',') {
+                    p.i += 1;
+                    continue;
+                }
+                p.eat(b']')?;
+                break;
+            }
+        }
+        p.ws();
+        p.eat(b'}')?;
+        Fast::Batch(baskets)
+    } else {
+        Fast::One(p.basket_from(first)?)
+    };
+    p.ws();
+    (p.i == body.len()).then_some(fast)
+}
+
+struct Reader<'a> {
+    s: &'a str,
+    b: &'a [u8],
+    i: usize,
+}
+
+fn basket_key(key: &str) -> Option<usize> {
+    Some(match key {
+        "store_format" => 0,
+        "store_region" => 1,
+        "basket_size" => 2,
+        "basket_type" => 3,
+        "dominant_mission" => 4,
+        "customer_price_sensitivity" => 5,
+        "items" => 6,
+        _ => return None,
+    })
+}
+
+fn item_key(key: &str) -> Option<usize> {
+    Some(match key {
+        "prod_code" => 0,
+        "prod_code_10" => 1,
+        "prod_code_20" => 2,
+        "prod_code_30" => 3,
+        "prod_code_40" => 4,
+        "quantity" => 5,
+        "spend" => 6,
+        _ => return None,
+    })
+}
+
+impl<'a> Reader<'a> {
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    fn peek_is(&self, c: u8) -> bool {
+        self.b.get(self.i) == Some(&c)
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        if self.peek_is(c) {
+            self.i += 1;
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    /// A string without escapes or control characters.
+    fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.i;
+        let rest = self.b.get(start..)?;
+        let len = rest
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        if rest[len] != b'"' {
+            return None;
+        }
+        self.i = start + len + 1;
+        self.s.get(start..start + len)
+    }
+
+    /// An object key with its colon, leaving the reader at the value.
+    fn key(&mut self) -> Option<&'a str> {
+        let key = self.string()?;
+        self.ws();
+        self.eat(b':')?;
+        self.ws();
+        Some(key)
+    }
+
+    fn null(&mut self) -> bool {
+        if self.b.get(self.i..self.i + 4) == Some(b"null") {
+            self.i += 4;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A JSON number as serde_json reads it into an f64: integers exactly
+    /// through u64/i64, other numbers correctly rounded.
+    fn number(&mut self) -> Option<f64> {
+        let start = self.i;
+        let b = self.b;
+        let mut i = start;
+        if b.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        let int_start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        let int_len = i - int_start;
+        if int_len == 0 || (int_len > 1 && b[int_start] == b'0') {
+            return None;
+        }
+        let mut integer = true;
+        if b.get(i) == Some(&b'.') {
+            integer = false;
+            i += 1;
+            let frac = i;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            if i == frac {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = b.get(i) {
+            integer = false;
+            i += 1;
+            if let Some(b'+' | b'-') = b.get(i) {
+                i += 1;
+            }
+            let exp = i;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            if i == exp {
+                return None;
+            }
+        }
+        let text = self.s.get(start..i)?;
+        self.i = i;
+        let value = if integer {
+            if text == "-0" {
+                // serde_json reads it as a float, keeping the sign.
+                -0.0
+            } else if text.starts_with('-') {
+                text.parse::<i64>().ok()? as f64
+            } else {
+                text.parse::<u64>().ok()? as f64
+            }
+        } else {
+            text.parse::<f64>().ok()?
+        };
+        value.is_finite().then_some(value)
+    }
+
+    fn opt_string(&mut self) -> Option<Option<String>> {
+        if self.null() {
+            Some(None)
+        } else {
+            Some(Some(self.string()?.to_string()))
+        }
+    }
+
+    /// Reads an object's members from the value of its first key on; `f`
+    /// reads the value of key index `k` (an index into `keys`). Duplicate or
+    /// unknown keys give `None`. Returns which keys were present.
+    fn members(
+        &mut self,
+        first: &'a str,
+        keys: fn(&str) -> Option<usize>,
+        mut f: impl FnMut(&mut Self, usize) -> Option<()>,
+    ) -> Option<[bool; 7]> {
+        let mut seen = [false; 7];
+        let mut key = first;
+        loop {
+            let k = keys(key)?;
+            if seen[k] {
+                return None;
+            }
+            seen[k] = true;
+            f(self, k)?;
+            self.ws();
+            if self.peek_is(b',') {
+                self.i += 1;
+                self.ws();
+                key = self.key()?;
+                continue;
+            }
+            self.eat(b'}')?;
+            return Some(seen);
+        }
+    }
+
+    /// A basket whose `{` and first key (with its colon) have been read.
+    fn basket_from(&mut self, first: &'a str) -> Option<Basket> {
+        let mut text: [Option<String>; 5] = Default::default();
+        let mut cps = None;
+        let mut items = None;
+        let seen = self.members(first, basket_key, |p, k| {
+            match k {
+                0..=4 => text[k] = Some(p.string()?.to_string()),
+                5 => cps = p.opt_string()?,
+                _ => items = Some(p.items()?),
+            }
+            Some(())
+        })?;
+        // Every key but customer_price_sensitivity is required.
+        if !(seen[..5].iter().all(|&s| s) && seen[6]) {
+            return None;
+        }
+        let [store_format, store_region, basket_size, basket_type, dominant_mission] = text;
+        Some(Basket {
+            store_format: store_format?,
+            store_region: store_region?,
+            basket_size: basket_size?,
+            basket_type: basket_type?,
+            dominant_mission: dominant_mission?,
+            customer_price_sensitivity: cps,
+            items: items?,
+        })
+    }
+
+    fn items(&mut self) -> Option<Vec<Item>> {
+        self.eat(b'[')?;
+        let mut items = Vec::new();
+        self.ws();
+        if self.peek_is(b']') {
+            self.i += 1;
+            return Some(items);
+        }
+        loop {
+            self.ws();
+            items.push(self.item()?);
+            self.ws();
+            if self.peek_is(b',') {
+                self.i += 1;
+                continue;
+            }
+            self.eat(b']')?;
+            return Some(items);
+        }
+    }
+
+    fn item(&mut self) -> Option<Item> {
+        self.eat(b'{')?;
+        self.ws();
+        let first = self.key()?;
+        let mut codes: [Option<String>; 4] = Default::default();
+        let mut code_40 = None;
+        let (mut quantity, mut spend) = (None, None);
+        let seen = self.members(first, item_key, |p, k| {
+            match k {
+                0..=3 => codes[k] = Some(p.string()?.to_string()),
+                4 => code_40 = p.opt_string()?,
+                5 => quantity = Some(p.number()?),
+                _ => spend = Some(p.number()?),
+            }
+            Some(())
+        })?;
+        if !(seen[..4].iter().all(|&s| s) && seen[5] && seen[6]) {
+            return None;
+        }
+        let [prod_code, prod_code_10, prod_code_20, prod_code_30] = codes;
+        Some(Item {
+            prod_code: prod_code?,
+            prod_code_10: prod_code_10?,
+            prod_code_20: prod_code_20?,
+            prod_code_30: prod_code_30?,
+            prod_code_40: code_40,
+            quantity: quantity?,
+            spend: spend?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{parse_predict_serde, PredictRequest};
+
+    /// SplitMix64.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn chance(&mut self, percent: u64) -> bool {
+            self.next() % 100 < percent
+        }
+    }
+
+    const TEXTS: [&str; 8] = [
+        "LS",
+        "E02",
+        "Top Up",
+        "",
+        "Café",
+        "PRD0900097",
+        "NA",
+        "日本",
+    ];
+    const NUMBERS: [&str; 16] = [
+        "1",
+        "0",
+        "-0",
+        "2.5",
+        "1.03",
+        "-1",
+        "1e2",
+        "1E-2",
+        "0.1",
+        "3.0e+1",
+        "18446744073709551615",
+        "18446744073709551616",
+        "-9223372036854775808",
+        "123456789012345678901234567890",
+        "1e400",
+        "4.9e-324",
+    ];
+
+    fn ws(r: &mut Rng) -> &'static str {
+        [" ", "", "", "\n  ", "\t", "\r\n"][r.below(6)]
+    }
+
+    fn string(r: &mut Rng) -> String {
+        if r.chance(5) {
+            // Escapes: serde's business.
+            return "\"a\\\"b\"".into();
+        }
+        format!("\"{}\"", TEXTS[r.below(TEXTS.len())])
+    }
+
+    fn object(r: &mut Rng, mut members: Vec<(String, String)>) -> String {
+        // Shuffle the keys.
+        for i in (1..members.len()).rev() {
+            members.swap(i, r.below(i + 1));
+        }
+        let body: Vec<String> = members
+            .iter()
+            .map(|(k, v)| format!("{}\"{k}\"{}:{}{v}{}", ws(r), ws(r), ws(r), ws(r)))
+            .collect();
+        format!("{{{}}}", body.join(","))
+    }
+
+    fn item(r: &mut Rng) -> String {
+        let mut m = vec![];
+        for k in ["prod_code", "prod_code_10", "prod_code_20", "prod_code_30"] {
+            m.push((k.to_string(), string(r)));
+        }
+        match r.below(3) {
+            0 => m.push(("prod_code_40".into(), string(r))),
+            1 => m.push(("prod_code_40".into(), "null".into())),
+            _ => {}
+        }
+        for k in ["quantity", "spend"] {
+            m.push((k.to_string(), NUMBERS[r.below(NUMBERS.len())].to_string()));
+        }
+        object(r, m)
+    }
+
+    fn basket(r: &mut Rng) -> String {
+        let mut m = vec![];
+        for k in [
+            "store_format",
+            "store_region",
+            "basket_size",
+            "basket_type",
+            "dominant_mission",
+        ] {
+            m.push((k.to_string(), string(r)));
+        }
+        match r.below(3) {
+            0 => m.push(("customer_price_sensitivity".into(), string(r))),
+            1 => m.push(("customer_price_sensitivity".into(), "null".into())),
+            _ => {}
+        }
+        let items: Vec<String> = (0..r.below(4)).map(|_| item(r)).collect();
+        m.push(("items".into(), format!("[{}]", items.join(","))));
+        object(r, m)
+    }
+
+    fn body(r: &mut Rng) -> String {
+        if r.chance(30) {
+            let baskets: Vec<String> = (0..r.below(3)).map(|_| basket(r)).collect();
+            format!(
+                "{}{{\"instances\":[{}]}}{}",
+                ws(r),
+                baskets.join(","),
+                ws(r)
+            )
+        } else {
+            format!("{}{}{}", ws(r), basket(r), ws(r))
+        }
+    }
+
+    /// Equal, with floats compared bit for bit (0.0 and -0.0 differ).
+    fn same(a: &[Basket], b: &[Basket]) -> bool {
+        a == b
+            && a.iter().zip(b).all(|(x, y)| {
+                x.items.iter().zip(&y.items).all(|(i, j)| {
+                    i.quantity.to_bits() == j.quantity.to_bits()
+                        && i.spend.to_bits() == j.spend.to_bits()
+                })
+            })
+    }
+
+    fn check(body: &[u8]) -> bool {
+        let Some(fast) = parse(body) else {
+            return false;
+        };
+        let serde = parse_predict_serde(body).unwrap_or_else(|e| {
+            panic!(
+                "fast path accepted what serde refuses ({e:?}): {}",
+                String::from_utf8_lossy(body)
+            )
+        });
+        let (fast, serde): (Vec<Basket>, Vec<Basket>) = match (fast, serde) {
+            (Fast::One(a), PredictRequest::One(b)) => (vec![a], vec![b]),
+            (Fast::Batch(a), PredictRequest::Batch(b)) => (a, b),
+            _ => panic!(
+                "one basket against a batch: {}",
+                String::from_utf8_lossy(body)
+            ),
+        };
+        assert!(same(&fast, &serde), "{}", String::from_utf8_lossy(body));
+        true
+    }
+
+    #[test]
+    fn the_fast_path_reads_what_serde_reads() {
+        let mut r = Rng(1);
+        let mut taken = 0;
+        for _ in 0..20_000 {
+            if check(body(&mut r).as_bytes()) {
+                taken += 1;
+            }
+        }
+        // Most bodies have the common shape.
+        assert!(taken > 5_000, "{taken}");
+    }
+
+    #[test]
+    fn mutated_bodies_are_refused_or_read_as_serde_reads_them() {
+        let mut r = Rng(2);
+        const BYTES: &[u8] = b"{}[],:\"\\ 0123456789.eE+-nul\xc3\xa9\x01a";
+        let mut taken = 0;
+        for _ in 0..20_000 {
+            let mut b = body(&mut r).into_bytes();
+            for _ in 0..1 + r.below(3) {
+                let at = r.below(b.len() + 1);
+                match r.below(3) {
+                    0 if at < b.len() => {
+                        b.remove(at);
+                    }
+                    1 if at < b.len() => b[at] = BYTES[r.below(BYTES.len())],
+                    _ => b.insert(at, BYTES[r.below(BYTES.len())]),
+                }
+            }
+            if check(&b) {
+                taken += 1;
+            }
+        }
+        assert!(taken > 100, "{taken}");
+    }
+
+    #[test]
+    fn edge_cases() {
+        let one = |s: &str| parse(s.as_bytes()).is_some();
+        let base = r#"{"store_format":"LS","store_region":"E02","basket_size":"L","basket_type":"Top Up","dominant_mission":"Fresh","items":[]}"#;
+        assert!(one(base));
+        assert!(
+            !one(&base.replace("\"LS\"", "\"L\\u0053\"")),
+            "escapes go to serde"
+        );
+        assert!(
+            !one(&base.replace("\"LS\"", "null")),
+            "null for a required text"
+        );
+        assert!(!one(&format!("{base} x")), "trailing bytes");
+        assert!(
+            !one(&base.replace("\"store_format\":\"LS\",", "")),
+            "missing key"
+        );
+        assert!(
+            !one(&base.replace("}", ",\"store_format\":\"LS\"}")),
+            "duplicate key"
+        );
+        assert!(!one("[]") && !one("") && !one("{}"));
+        assert!(one(r#"{"instances":[]}"#));
+        assert!(!one(r#"{"instances":[],"items":[]}"#));
+    }
+}
