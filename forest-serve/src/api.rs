@@ -8,6 +8,7 @@
 //! | 400 | the body is not JSON (syntax, truncated, not UTF-8) | `malformed_json` |
 //! | 404 | no such route | `not_found` |
 //! | 405 | the route does not take this method (`Allow` names those it does) | `method_not_allowed` |
+//! | 408 | the body did not arrive within `--body-read-timeout-secs` | `body_timeout` |
 //! | 413 | the body is over `--max-body-bytes` | `body_too_large` |
 //! | 413 | more baskets than `--max-batch` | `batch_too_large` |
 //! | 415 | `Content-Type` is not `application/json` (parameters allowed) | `unsupported_media_type` |

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -13,6 +13,7 @@ use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 
 use crate::api::{self, ApiError, Prediction, Predictions};
+use crate::config::Config;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::route::{ModelPath, Route};
@@ -28,12 +29,14 @@ pub struct App {
     draining: AtomicBool,
     max_body_bytes: usize,
     max_batch: usize,
+    body_read_timeout: Option<Duration>,
     openapi: Bytes,
     docs: Bytes,
 }
 
 impl App {
-    pub fn new(engine: Arc<dyn Engine>, max_body_bytes: usize, max_batch: usize) -> App {
+    pub fn new(engine: Arc<dyn Engine>, config: &Config) -> App {
+        let (max_body_bytes, max_batch) = (config.max_body_bytes, config.max_batch);
         let openapi = crate::openapi::document(engine.as_ref(), max_body_bytes, max_batch);
         let docs = crate::openapi::docs_page(&openapi);
         App {
@@ -42,6 +45,7 @@ impl App {
             draining: AtomicBool::new(false),
             max_body_bytes,
             max_batch,
+            body_read_timeout: config.body_read_timeout(),
             openapi: Bytes::from(serde_json::to_vec_pretty(&openapi).unwrap_or_default()),
             docs: Bytes::from(docs),
         }
@@ -183,7 +187,20 @@ impl App {
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(too_large());
         }
-        match Limited::new(req.into_body(), limit).collect().await {
+        let collect = Limited::new(req.into_body(), limit).collect();
+        let collected = match self.body_read_timeout {
+            // A body already in the buffer completes on the first poll,
+            // before the timer is ever registered.
+            Some(t) => tokio::time::timeout(t, collect).await.map_err(|_| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    format!("the body did not arrive within {} s", t.as_secs_f64()),
+                )
+            })?,
+            None => collect.await,
+        };
+        match collected {
             Ok(collected) => Ok(collected.to_bytes()),
             Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
             Err(e) => Err(ApiError::new(
@@ -299,7 +316,7 @@ impl Handler for App {
                     r.headers_mut()
                         .insert(ALLOW, HeaderValue::from_static(route.allow()));
                 }
-                if e.status == StatusCode::PAYLOAD_TOO_LARGE && e.code == "body_too_large" {
+                if e.code == "body_too_large" || e.code == "body_timeout" {
                     // The rest of the body is not read: the connection
                     // cannot carry another request.
                     r.headers_mut()

@@ -41,9 +41,14 @@ pub struct Config {
     pub max_batch: usize,
 
     /// Seconds a client has to send a request's headers; an idle keep-alive
-    /// connection is closed after the same time.
+    /// connection is closed after the same time (0: no limit).
     #[arg(long, env = "FOREST_HEADER_READ_TIMEOUT_SECS", default_value_t = 30.0, value_parser = parse_secs)]
     pub header_read_timeout_secs: f64,
+
+    /// Seconds a client has to send a request's body once its headers are
+    /// in (408 beyond it; 0: no limit).
+    #[arg(long, env = "FOREST_BODY_READ_TIMEOUT_SECS", default_value_t = 30.0, value_parser = parse_secs)]
+    pub body_read_timeout_secs: f64,
 
     /// Keep connections open between requests (HTTP/1.1 keep-alive).
     #[arg(long, env = "FOREST_KEEP_ALIVE", default_value_t = true, action = clap::ArgAction::Set)]
@@ -86,6 +91,11 @@ impl Config {
 
     pub fn header_read_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.header_read_timeout_secs)
+    }
+
+    pub fn body_read_timeout(&self) -> Option<Duration> {
+        (self.body_read_timeout_secs > 0.0)
+            .then(|| Duration::from_secs_f64(self.body_read_timeout_secs))
     }
 
     pub fn drain_timeout(&self) -> Duration {

@@ -71,7 +71,7 @@ pub async fn run(
     config: &Config,
     shutdown: impl Future<Output = ()>,
 ) -> DrainReport {
-    let app = Arc::new(App::new(engine, config.max_body_bytes, config.max_batch));
+    let app = Arc::new(App::new(engine, config));
     let emf = config.emf_interval().map(|interval| {
         let app = app.clone();
         let namespace = config.emf_namespace.clone();

@@ -62,6 +62,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         max_body_bytes = config.max_body_bytes,
         max_batch = config.max_batch,
         header_read_timeout_secs = config.header_read_timeout_secs,
+        body_read_timeout_secs = config.body_read_timeout_secs,
         keep_alive = config.keep_alive,
         drain_timeout_secs = config.drain_timeout_secs,
         emf_interval_secs = config.emf_interval_secs,

@@ -27,7 +27,7 @@ const N_BUCKETS: usize = (MAX_EXP - SUB_BITS + 1) as usize * SUB;
 const PROM_EXPS: std::ops::RangeInclusive<u32> = 13..=35;
 
 /// The status codes counted one by one; anything else is `other`.
-const STATUSES: [u16; 10] = [200, 400, 404, 405, 413, 415, 422, 500, 503, 0];
+const STATUSES: [u16; 11] = [200, 400, 404, 405, 408, 413, 415, 422, 500, 503, 0];
 
 fn status_index(status: u16) -> usize {
     STATUSES

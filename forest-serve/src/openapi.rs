@@ -195,6 +195,7 @@ pub fn document(engine: &dyn Engine, max_body_bytes: usize, max_batch: usize) ->
                         },
                         "400": error_response("The body is not valid JSON (`malformed_json`)."),
                         "405": error_response("Wrong method (`method_not_allowed`); `Allow` names the right one."),
+                        "408": error_response("The body did not arrive in time (`body_timeout`)."),
                         "413": error_response("Body over the byte limit (`body_too_large`) or batch over the basket limit (`batch_too_large`)."),
                         "415": error_response("Content-Type is not application/json (`unsupported_media_type`)."),
                         "422": error_response("Valid JSON that is not a basket: `invalid_type`, `missing_field`, `unknown_field`, `invalid_value`, `empty_items`, `empty_batch`, `invalid_quantity`; `field` names where."),

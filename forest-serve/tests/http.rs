@@ -876,6 +876,7 @@ async fn openapi_is_valid_3_1_and_every_example_is_answered() {
 async fn header_read_timeout_and_keep_alive_settings() {
     let s = server_with(|c| {
         c.header_read_timeout_secs = 0.3;
+        c.body_read_timeout_secs = 0.3;
         c.keep_alive = false;
     })
     .await;
@@ -884,6 +885,15 @@ async fn header_read_timeout_and_keep_alive_settings() {
     let mut raw = Raw::connect(addr).await;
     raw.write(b"GET /health HTTP/1.1\r\nHost: te").await;
     assert!(raw.closed_within(Duration::from_secs(3)).await);
+    // A whole head and half a body, then silence: 408.
+    let mut raw = Raw::connect(addr).await;
+    raw.write(post_head("/predict", 100).as_bytes()).await;
+    raw.write(b"{\"store_format\":").await;
+    let (status, head, body) = raw.read_response().await;
+    assert_eq!(status, 408);
+    assert!(head.contains("connection: close"), "{head}");
+    let e: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(e["error"]["code"], "body_timeout");
     // Without keep-alive, every response closes its connection.
     let mut raw = Raw::connect(addr).await;
     raw.write(b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n")
