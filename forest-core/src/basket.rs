@@ -22,6 +22,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::encode::{basket_width, encode_basket_with, BasketTables};
 use crate::error::ModelError;
 use crate::feature::{FeatureDef, FeatureKind, FeatureSpec};
 
@@ -180,9 +181,26 @@ pub fn feature_names(classes: &[String]) -> Vec<String> {
     names
 }
 
+/// What the codes of the price-sensitivity label mean, for answers people
+/// read: LA (less affluent) shoppers are the most price-sensitive, UM (up
+/// market) the least.
+pub const PRICE_SENSITIVITY_LABELS: [(&str, &str); 3] = [
+    ("LA", "High price sensitivity"),
+    ("MM", "Medium price sensitivity"),
+    ("UM", "Low price sensitivity"),
+];
+
+/// The readable label of a class code; a code without one stands for itself.
+pub fn class_label(code: &str) -> &str {
+    PRICE_SENSITIVITY_LABELS
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or(code, |(_, label)| label)
+}
+
 impl Basket {
     /// The raw value of a categorical field by its feature name.
-    fn categorical(&self, field: &str) -> &str {
+    pub(crate) fn categorical(&self, field: &str) -> &str {
         match field {
             "store_format" => &self.store_format,
             "store_region" => &self.store_region,
@@ -201,36 +219,6 @@ impl BasketPriors {
     /// The number of classes the priors are over.
     pub fn n_classes(&self) -> usize {
         self.global.len()
-    }
-
-    /// Writes the chained prior of `item` into `product` (finest level) and
-    /// `department` (the PROD_CODE_20 level); returns the mean log price of
-    /// the item's finest known category above the product itself.
-    fn item_prior(&self, item: &Item, product: &mut [f64], department: &mut [f64]) -> f64 {
-        let k = self.n_classes();
-        let m = f64::from(self.smoothing);
-        for (p, g) in product.iter_mut().zip(&self.global) {
-            *p = f64::from(*g);
-        }
-        let mut reference = f64::from(self.global_log_price);
-        for level in &self.levels {
-            if let Some(i) = level.level.code(item).and_then(|c| level.index_of(c)) {
-                let counts = &level.counts[i * k..(i + 1) * k];
-                let n: f64 = counts.iter().map(|&c| f64::from(c)).sum();
-                for (p, &c) in product.iter_mut().zip(counts) {
-                    *p = (f64::from(c) + m * *p) / (n + m);
-                }
-                if let (false, Some(p)) =
-                    (level.level == ProductLevel::ProdCode, level.log_price[i])
-                {
-                    reference = f64::from(p);
-                }
-            }
-            if level.level == ProductLevel::ProdCode20 {
-                department.copy_from_slice(product);
-            }
-        }
-        reference
     }
 
     /// Checks the tables' shapes, for priors read from untrusted bytes.
@@ -311,98 +299,16 @@ impl FeatureSpec {
 
     /// Encodes a basket into `out` (cleared first). Works for any input:
     /// unknown codes take their fallbacks, an empty basket gives NaN priors
-    /// and zero totals, which the trees route like any missing value.
+    /// and zero totals, which the trees route like any missing value. The
+    /// arithmetic is [`encode_basket_with`], shared with compiled models.
     pub fn encode_basket(&self, basket: &Basket, out: &mut Vec<f32>) -> Result<(), ModelError> {
         let priors = self
             .basket
             .as_ref()
             .ok_or_else(|| ModelError::Input("this model reads table rows, not baskets".into()))?;
-        let k = priors.n_classes();
         out.clear();
-        for def in &self.features[..CATEGORICAL_FIELDS.len()] {
-            let raw = basket.categorical(&def.name);
-            out.push(match &def.kind {
-                FeatureKind::Categorical { vocabulary } if !crate::feature::is_missing(raw) => {
-                    crate::feature::category_code(vocabulary, raw.trim())
-                }
-                _ => f32::NAN,
-            });
-        }
-
-        // Sums over lines: spend-weighted and plain product priors, their
-        // maximum, and spend-weighted and plain department priors.
-        let (mut quantity, mut spend, mut weight) = (0.0f64, 0.0f64, 0.0f64);
-        // Price index: weighted sum, plain sum, lines with a price.
-        let (mut index_weighted, mut index_sum, mut priced) = (0.0f64, 0.0f64, 0usize);
-        let mut sums = vec![0.0f64; 5 * k];
-        sums[2 * k..3 * k].fill(f64::NEG_INFINITY);
-        let (mut product, mut department) = (vec![0.0f64; k], vec![0.0f64; k]);
-        for item in &basket.items {
-            let reference = priors.item_prior(item, &mut product, &mut department);
-            // Negative or NaN spend carries no weight rather than a negative one.
-            let w = if item.spend.is_finite() && item.spend > 0.0 {
-                item.spend
-            } else {
-                0.0
-            };
-            if w > 0.0 && item.quantity.is_finite() && item.quantity > 0.0 {
-                let index = (item.spend / item.quantity).ln() - reference;
-                index_weighted += w * index;
-                index_sum += index;
-                priced += 1;
-            }
-            for c in 0..k {
-                sums[c] += w * product[c];
-                sums[k + c] += product[c];
-                sums[2 * k + c] = sums[2 * k + c].max(product[c]);
-                sums[3 * k + c] += w * department[c];
-                sums[4 * k + c] += department[c];
-            }
-            quantity += item.quantity;
-            spend += item.spend;
-            weight += w;
-        }
-        let n = basket.items.len() as f64;
-        out.push(n as f32);
-        out.push(quantity as f32);
-        out.push(spend as f32);
-        out.push(if quantity > 0.0 {
-            (spend / quantity) as f32
-        } else {
-            f32::NAN
-        });
-        if priced > 0 {
-            // Every priced line has weight > 0, so `weight` > 0 here.
-            out.push((index_weighted / weight) as f32);
-            out.push((index_sum / priced as f64) as f32);
-        } else {
-            out.extend([f32::NAN, f32::NAN]);
-        }
-        // Weighted means fall back to plain means when nothing was spent;
-        // an empty basket has no priors at all (NaN).
-        let mean = |weighted: &[f64], plain: &[f64], c: usize| -> f32 {
-            if weight > 0.0 {
-                (weighted[c] / weight) as f32
-            } else if n > 0.0 {
-                (plain[c] / n) as f32
-            } else {
-                f32::NAN
-            }
-        };
-        let (weighted, plain, max) = (&sums[..k], &sums[k..2 * k], &sums[2 * k..3 * k]);
-        let (dept_weighted, dept_plain) = (&sums[3 * k..4 * k], &sums[4 * k..]);
-        out.extend((0..k).map(|c| mean(weighted, plain, c)));
-        out.extend((0..k).map(|c| {
-            if n > 0.0 {
-                (plain[c] / n) as f32
-            } else {
-                f32::NAN
-            }
-        }));
-        out.extend((0..k).map(|c| if n > 0.0 { max[c] as f32 } else { f32::NAN }));
-        out.extend((0..k).map(|c| mean(dept_weighted, dept_plain, c)));
-        debug_assert_eq!(out.len(), self.features.len());
-        Ok(())
+        out.resize(basket_width(priors.n_classes()), 0.0);
+        encode_basket_with(&SpecTables { spec: self, priors }, basket, out)
     }
 
     /// Checks that a basket spec's features are the encoder's, in order.
@@ -434,6 +340,49 @@ impl FeatureSpec {
             )));
         }
         Ok(())
+    }
+}
+
+/// The encoder's tables as a decoded feature spec holds them: vocabularies
+/// in the spec's first six features, priors in `spec.basket`.
+struct SpecTables<'a> {
+    spec: &'a FeatureSpec,
+    priors: &'a BasketPriors,
+}
+
+impl BasketTables for SpecTables<'_> {
+    fn category(&self, field: usize, raw: &str) -> f32 {
+        match self.spec.features.get(field).map(|f| &f.kind) {
+            Some(FeatureKind::Categorical { vocabulary }) => {
+                crate::feature::category_code(vocabulary, raw)
+            }
+            _ => f32::NAN,
+        }
+    }
+    fn global(&self) -> &[f32] {
+        &self.priors.global
+    }
+    fn smoothing(&self) -> f32 {
+        self.priors.smoothing
+    }
+    fn global_log_price(&self) -> f32 {
+        self.priors.global_log_price
+    }
+    fn n_levels(&self) -> usize {
+        self.priors.levels.len()
+    }
+    fn level(&self, level: usize) -> ProductLevel {
+        self.priors.levels[level].level
+    }
+    fn find(&self, level: usize, code: &str) -> Option<usize> {
+        self.priors.levels[level].index_of(code)
+    }
+    fn counts(&self, level: usize, index: usize) -> &[f32] {
+        let k = self.priors.n_classes();
+        &self.priors.levels[level].counts[index * k..(index + 1) * k]
+    }
+    fn log_price(&self, level: usize, index: usize) -> Option<f32> {
+        self.priors.levels[level].log_price[index]
     }
 }
 

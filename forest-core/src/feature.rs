@@ -72,26 +72,41 @@ impl FeatureDef {
     /// Encodes one raw value. Fails only for a numeric feature given text
     /// that is neither a number nor a missing token.
     pub fn encode(&self, raw: &str) -> Result<f32, ModelError> {
-        if is_missing(raw) {
-            return Ok(f32::NAN);
-        }
-        let raw = raw.trim();
-        match &self.kind {
-            FeatureKind::Numeric => parse_number(raw).ok_or_else(|| {
-                ModelError::Input(format!(
-                    "feature '{}': '{}' is not a number",
-                    self.name,
-                    shorten(raw)
-                ))
-            }),
-            FeatureKind::Categorical { vocabulary } => Ok(category_code(vocabulary, raw)),
-        }
+        let vocabulary = match &self.kind {
+            FeatureKind::Numeric => None,
+            FeatureKind::Categorical { vocabulary } => Some(vocabulary.as_slice()),
+        };
+        encode_value(&self.name, vocabulary, raw)
+    }
+}
+
+/// Encodes one raw value of the feature `name`: a number when `vocabulary`
+/// is `None`, else a category code. Shared by [`FeatureDef::encode`] and
+/// compiled models, whose vocabularies are static `&str` arrays.
+pub fn encode_value<S: AsRef<str>>(
+    name: &str,
+    vocabulary: Option<&[S]>,
+    raw: &str,
+) -> Result<f32, ModelError> {
+    if is_missing(raw) {
+        return Ok(f32::NAN);
+    }
+    let raw = raw.trim();
+    match vocabulary {
+        None => parse_number(raw).ok_or_else(|| {
+            ModelError::Input(format!(
+                "feature '{}': '{}' is not a number",
+                name,
+                shorten(raw)
+            ))
+        }),
+        Some(vocabulary) => Ok(category_code(vocabulary, raw)),
     }
 }
 
 /// The code of `raw` in a sorted vocabulary, or the unseen code.
-pub fn category_code(vocabulary: &[String], raw: &str) -> f32 {
-    match vocabulary.binary_search_by(|v| v.as_str().cmp(raw)) {
+pub fn category_code<S: AsRef<str>>(vocabulary: &[S], raw: &str) -> f32 {
+    match vocabulary.binary_search_by(|v| v.as_ref().cmp(raw)) {
         Ok(i) => i as f32,
         Err(_) => vocabulary.len() as f32,
     }

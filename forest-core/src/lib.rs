@@ -5,14 +5,17 @@
 //! pairs it with [`Metadata`]: class labels, the [`FeatureSpec`] that turns
 //! raw inputs into feature vectors, hyper-parameters and provenance. The
 //! [`artifact`] module turns a model into the `.forest` byte format and back,
-//! safely for untrusted bytes; [`predict`] is the reference interpreter; and
-//! [`metrics`] scores predictions.
+//! safely for untrusted bytes; [`predict`] is the reference interpreter;
+//! [`metrics`] scores predictions; and [`basket`] and [`encode`] turn a
+//! shopping basket into features, from whichever storage holds the fitted
+//! tables.
 //!
 //! The crate does no I/O and starts no threads, so the trainer, the server and
 //! the build script can all depend on it.
 
 pub mod artifact;
 pub mod basket;
+pub mod encode;
 pub mod error;
 pub mod feature;
 pub mod forest;
@@ -21,6 +24,7 @@ pub mod model;
 pub mod predict;
 
 pub use basket::{Basket, BasketPriors, Item};
+pub use encode::BasketTables;
 pub use error::ModelError;
 pub use feature::{FeatureDef, FeatureKind, FeatureSpec};
 pub use forest::{Forest, ForestParts, Node, TreeShape};
