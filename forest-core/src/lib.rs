@@ -6,15 +6,16 @@
 //! raw inputs into feature vectors, hyper-parameters and provenance. The
 //! [`artifact`] module turns a model into the `.forest` byte format and back,
 //! safely for untrusted bytes; [`predict`] is the reference interpreter;
-//! [`metrics`] scores predictions; and [`basket`] and [`encode`] turn a
-//! shopping basket into features, from whichever storage holds the fitted
-//! tables.
+//! [`metrics`] scores predictions. [`basket`] and [`encode`] turn a shopping
+//! basket into features, from whichever storage holds the fitted tables; and
+//! [`codegen`] compiles a model into Rust for the root crate's `build.rs`.
 //!
 //! The crate does no I/O and starts no threads, so the trainer, the server and
 //! the build script can all depend on it.
 
 pub mod artifact;
 pub mod basket;
+pub mod codegen;
 pub mod encode;
 pub mod error;
 pub mod feature;

@@ -1,0 +1,131 @@
+//! The feature encoder, compiled in: the spec's vocabularies and, for a
+//! basket model, its product-prior tables, as statics.
+//!
+//! Nothing here re-implements encoding. The tables are laid out so that
+//! forest-core's own code runs over them: table rows through
+//! [`runtime::encode_row`](super::runtime::encode_row), baskets through
+//! [`encode_basket_with`](crate::encode::encode_basket_with) with a
+//! [`StaticBasket`](super::runtime::StaticBasket). Compiled features are
+//! therefore the ETL's features, bit for bit.
+//!
+//! Code lookups are where the encoder spends its time: a basket of 20 lines
+//! looks up 100 codes. Tables of [`PERFECT_HASH_MIN`] codes or more get a
+//! perfect hash ([`super::phf`]); smaller ones (and the vocabularies, a
+//! handful of values each) binary-search.
+
+use super::{f32_lit, list, phf, str_lit, Emitter};
+use crate::feature::FeatureKind;
+use crate::model::Model;
+
+/// Tables with at least this many codes get a perfect hash: below it a
+/// binary search takes five comparisons or fewer.
+pub const PERFECT_HASH_MIN: usize = 32;
+
+/// Emits `VOCABULARY_<i>` for each categorical feature `i`, `ROW_FEATURES`,
+/// and `BASKET` (`None` for a table-row model).
+pub(crate) fn emit(out: &mut Emitter<'_>, model: &Model) {
+    let core = out.options().core_path.clone();
+    let features = &model.meta.features.features;
+    for (i, def) in features.iter().enumerate() {
+        if let FeatureKind::Categorical { vocabulary } = &def.kind {
+            out.line(&format!(
+                "/// Sorted vocabulary of feature {i} ({}).\npub static VOCABULARY_{i}: [&str; {}] = [{}];",
+                def.name.escape_debug(),
+                vocabulary.len(),
+                list(vocabulary, 8, |v| str_lit(v))
+            ));
+        }
+    }
+    let indexed: Vec<_> = features.iter().enumerate().collect();
+    let rows = list(&indexed, 1, |(i, def)| match def.kind {
+        FeatureKind::Numeric => format!("({}, None)", str_lit(&def.name)),
+        FeatureKind::Categorical { .. } => {
+            format!("({}, Some(&VOCABULARY_{i}))", str_lit(&def.name))
+        }
+    });
+    out.line(&format!(
+        "/// Name and vocabulary (`None`: numeric) of every feature, for table rows.
+pub static ROW_FEATURES: [{core}::codegen::runtime::RowFeature<'static>; N_FEATURES] = [
+    {rows}
+];"
+    ));
+
+    let Some(priors) = &model.meta.features.basket else {
+        out.line(&format!(
+            "/// This model reads table rows, not baskets.
+pub static BASKET: Option<{core}::codegen::runtime::StaticBasket<'static>> = None;
+"
+        ));
+        return;
+    };
+    let mut levels = Vec::new();
+    for (l, level) in priors.levels.iter().enumerate() {
+        let n = level.codes.len();
+        out.line(&format!(
+            "/// Product level {l} ({:?}): codes, class counts, mean log prices.
+static LEVEL_{l}_CODES: [&str; {n}] = [{}];
+static LEVEL_{l}_COUNTS: [f32; {}] = [{}];
+static LEVEL_{l}_LOG_PRICE: [Option<f32>; {n}] = [{}];",
+            level.level,
+            list(&level.codes, 8, |c| str_lit(c)),
+            level.counts.len(),
+            list(&level.counts, 12, |c| f32_lit(*c)),
+            list(&level.log_price, 8, |p| match p {
+                Some(p) => format!("Some({})", f32_lit(*p)),
+                None => "None".into(),
+            }),
+        ));
+        let hash = match (n >= PERFECT_HASH_MIN)
+            .then(|| phf::build(&level.codes))
+            .flatten()
+        {
+            Some(t) => {
+                out.line(&format!(
+                    "static LEVEL_{l}_DISPLACEMENTS: [u32; {}] = [{}];
+static LEVEL_{l}_SLOTS: [u32; {}] = [{}];",
+                    t.displacements.len(),
+                    list(&t.displacements, 16, |d| d.to_string()),
+                    t.slots.len(),
+                    list(&t.slots, 16, |s| s.to_string()),
+                ));
+                format!(
+                    "Some({core}::codegen::phf::PerfectHash {{ seed: {}, displacements: &LEVEL_{l}_DISPLACEMENTS, slots: &LEVEL_{l}_SLOTS }})",
+                    t.seed
+                )
+            }
+            None => "None".into(),
+        };
+        levels.push(format!(
+            "{core}::codegen::runtime::StaticLevel {{
+            level: {core}::basket::ProductLevel::{:?},
+            codes: &LEVEL_{l}_CODES,
+            counts: &LEVEL_{l}_COUNTS,
+            log_price: &LEVEL_{l}_LOG_PRICE,
+            hash: {hash},
+        }}",
+            level.level
+        ));
+    }
+    out.line(&format!(
+        "/// The basket encoder's tables.
+pub static BASKET: Option<{core}::codegen::runtime::StaticBasket<'static>> =
+    Some({core}::codegen::runtime::StaticBasket {{
+        vocabularies: [{vocabularies}],
+        global: &[{global}],
+        smoothing: {smoothing},
+        global_log_price: {global_log_price},
+        levels: &[
+        {levels}
+        ],
+    }});
+",
+        vocabularies = (0..6)
+            .map(|i| format!("&VOCABULARY_{i}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        global = list(&priors.global, 16, |g| f32_lit(*g)),
+        smoothing = f32_lit(priors.smoothing),
+        global_log_price = f32_lit(priors.global_log_price),
+        levels = levels.join(",\n        "),
+    ));
+}
