@@ -1,5 +1,6 @@
 //! Integration tests of forest-train, one binary, a module per topic.
 
+mod approved_model;
 mod bad_input;
 mod determinism;
 mod etl;
