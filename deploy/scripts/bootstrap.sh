@@ -124,6 +124,9 @@ fi
 
 # ---------------------------------------------------------------- 5. controller
 run awsx eks update-kubeconfig --name "$CLUSTER" >/dev/null
+# The namespace (restricted Pod Security): the GitHub role may edit what is
+# in it, not create it.
+run kubectl apply -f "$REPO_ROOT/deploy/k8s/base/namespace.yaml"
 run helm repo add eks https://aws.github.io/eks-charts --force-update >/dev/null
 log "AWS Load Balancer Controller (helm)"
 # The nodes have no internet: the image comes from the regional EKS
