@@ -17,8 +17,8 @@
 #   5. the SageMaker model registry group and its versions (--keep-registry
 #      keeps them: they cost nothing);
 #   6. a sweep for anything of the project that outlived its stack (bucket,
-#      repositories, VPC, log groups, alarms), and a final check that prints
-#      what is left and exits non-zero if anything is.
+#      repositories, VPC, log groups), and a final check that prints what is
+#      left and exits non-zero if anything is.
 #
 # Idempotent: what is already gone is skipped, so a second run (or a run
 # after a half-finished one) completes the job. --dry-run prints every

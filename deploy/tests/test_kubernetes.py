@@ -101,6 +101,9 @@ def test_deployment(rendered, name):
     assert pre_stop >= 5
     assert spec["terminationGracePeriodSeconds"] > pre_stop + drain
     assert env["FOREST_EMF_NAMESPACE"] == server_default("FOREST_EMF_NAMESPACE")
+    # prod patches the worker count by list index: the patch must hit it.
+    assert env["FOREST_WORKERS"] == {"demo": "1", "prod": "2"}[name]
+    assert env["FOREST_LOG_LEVEL"] == "info" and env["FOREST_ADDR"] == "0.0.0.0:8080"
     # Spread over zones and nodes.
     keys = {t["topologyKey"] for t in spec["topologySpreadConstraints"]}
     assert keys == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
