@@ -45,7 +45,7 @@ while [ $# -gt 0 ]; do
         --stacks-only) STACKS_ONLY=1 ;;
         --oidc-host) OIDC_HOST=$2; shift ;;
         --render-cluster) RENDER_CLUSTER=1 ;;
-        -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
+        -h | --help) usage; exit 0 ;;
         *) die "unknown argument: $1 (try --help)" ;;
     esac
     shift

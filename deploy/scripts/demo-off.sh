@@ -16,7 +16,7 @@ while [ $# -gt 0 ]; do
     if common_flag "$@"; then shift "$SHIFT"; continue; fi
     case "$1" in
         --keep-nodes) KEEP_NODES=1 ;;
-        -h | --help) sed -n '2,9p' "$0"; exit 0 ;;
+        -h | --help) usage; exit 0 ;;
         *) die "unknown argument: $1 (try --help)" ;;
     esac
     shift

@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
     if common_flag "$@"; then shift "$SHIFT"; continue; fi
     case "$1" in
         --tag | --inbound-cidrs) args+=("$1" "$2"); shift ;;
-        -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+        -h | --help) usage; exit 0 ;;
         *) die "unknown argument: $1 (try --help)" ;;
     esac
     shift

@@ -49,7 +49,7 @@ while [ $# -gt 0 ]; do
         --registry) REGISTRY=$2; shift ;;
         --certificate-arn) CERTIFICATE_ARN=$2; shift ;;
         --inbound-cidrs) INBOUND_CIDRS=$2; shift ;;
-        -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
+        -h | --help) usage; exit 0 ;;
         *) die "unknown argument: $1 (try --help)" ;;
     esac
     shift

@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --yes | -y) YES=1 ;;
         --keep-registry) KEEP_REGISTRY=1 ;;
-        -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
+        -h | --help) usage; exit 0 ;;
         *) die "unknown argument: $1 (try --help)" ;;
     esac
     shift
