@@ -14,10 +14,9 @@
 # the ratios to the floor. Targets: p50 <= 1.2x the floor at 1 connection,
 # requests/s >= 0.8x the floor at 64 connections.
 #
-# Environment: MODEL (a .forest artifact to serve through the interpreter;
-# default: the compiled model when the build has one, else
-# target/quickstart/model.forest, trained here if missing), DURATION (per
-# run, default 10s), ROUNDS (default 3), CPU_SERVER / CPU_WRK (default 1 / 0).
+# Environment: MODEL (a .forest artifact to serve through the interpreter
+# instead of the compiled model), DURATION (per run, default 10s), ROUNDS
+# (default 3), CPU_SERVER / CPU_WRK (default 1 / 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,23 +36,15 @@ cargo build --release -p forest-serve --bin forest-serve --example hello
 serve_bin=target/release/forest-serve
 hello_bin=target/release/examples/hello
 
+# The compiled model by default (the engine a release build serves);
+# MODEL=FILE serves that artifact through the interpreter instead.
 model_args=()
+engine="compiled (models/approved.forest, or \$FOREST_MODEL at build time)"
 if [ -n "${MODEL:-}" ]; then
     model_args=(--model "$MODEL")
-elif "$serve_bin" --print-engine 2>/dev/null | grep -q compiled; then
-    model_args=()
-else
-    MODEL=target/quickstart/model.forest
-    if [ ! -f "$MODEL" ]; then
-        echo "== train a model: synthetic weeks, ETL, fit (target/quickstart)"
-        cargo build --release -p forest-train
-        t=target/release/forest-train
-        "$t" synth --out target/quickstart/raw --weeks 4 --baskets-per-week 1000 --seed 0
-        "$t" etl --raw target/quickstart/raw --lake target/quickstart/lake --seed 0
-        "$t" fit --data target/quickstart/lake/gold --split train --out "$MODEL" --seed 0
-    fi
-    model_args=(--model "$MODEL")
+    engine="interpreted ($MODEL)"
 fi
+echo "== engine: $engine"
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }

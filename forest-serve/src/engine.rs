@@ -1,9 +1,10 @@
 //! Engines: what turns baskets or feature rows into class probabilities.
 //!
 //! The server only knows the [`Engine`] trait, so the model behind it is
-//! pluggable: the compiled approved model (the `forest` package) by default,
-//! or any `.forest` artifact through the interpreter of `forest-core`
-//! (`--model FILE`: development, comparison, emergency rollback).
+//! pluggable: [`Compiled`], the approved model compiled in (the `forest`
+//! package, cargo feature `compiled`, on by default), or [`Interpreted`],
+//! any `.forest` artifact through forest-core's interpreter (`--model FILE`:
+//! development, comparison, emergency rollback).
 
 use std::cell::RefCell;
 use std::path::Path;
@@ -159,5 +160,61 @@ impl Engine for Interpreted {
             .encode_basket(basket, &mut x)
             .ok()?;
         Some(x)
+    }
+}
+
+/// The approved model compiled into the binary (the `forest` package): no
+/// file to load, a branch-free walk over static tables, and forest-core's
+/// basket encoder over compiled tables with perfect hashes.
+#[cfg(feature = "compiled")]
+pub struct Compiled {
+    info: ModelInfo,
+}
+
+#[cfg(feature = "compiled")]
+impl Compiled {
+    pub fn new(name: &str) -> anyhow::Result<Compiled> {
+        if !forest::IS_BASKET_MODEL {
+            bail!(
+                "the compiled model reads table rows, not baskets: build with FOREST_MODEL naming a basket model"
+            );
+        }
+        Ok(Compiled {
+            info: ModelInfo {
+                name: name.to_string(),
+                version: forest::MODEL_VERSION.to_string(),
+                classes: forest::CLASSES.iter().map(|c| c.to_string()).collect(),
+                feature_names: forest::FEATURE_NAMES
+                    .iter()
+                    .map(|f| f.to_string())
+                    .collect(),
+                n_trees: forest::N_TREES,
+                engine: "compiled",
+                content_hash: forest::CONTENT_HASH.to_string(),
+            },
+        })
+    }
+}
+
+#[cfg(feature = "compiled")]
+impl Engine for Compiled {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn predict_baskets(&self, baskets: &[Basket], out: &mut [f32]) -> anyhow::Result<()> {
+        if let [basket] = baskets {
+            // One basket: the single-row walk, no batch buffers.
+            return copy_out(&forest::predict_basket(basket)?.probabilities, out);
+        }
+        Ok(forest::predict_proba_baskets(baskets, out)?)
+    }
+
+    fn predict_features(&self, rows: &[f32], out: &mut [f32]) -> anyhow::Result<()> {
+        Ok(forest::predict_proba_features(rows, out)?)
+    }
+
+    fn encode_basket(&self, basket: &Basket) -> Option<Vec<f32>> {
+        forest::encode_basket(basket).ok().map(|x| x.to_vec())
     }
 }

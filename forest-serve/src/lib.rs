@@ -36,6 +36,8 @@ use std::sync::Arc;
 
 pub use app::App;
 pub use config::Config;
+#[cfg(feature = "compiled")]
+pub use engine::Compiled;
 pub use engine::{Engine, Interpreted, ModelInfo};
 pub use server::DrainReport;
 
@@ -49,8 +51,11 @@ use tokio::task::JoinHandle;
 pub fn load_engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
     match &config.model {
         Some(path) => Ok(Arc::new(Interpreted::load(path, &config.model_name)?)),
+        #[cfg(feature = "compiled")]
+        None => Ok(Arc::new(engine::Compiled::new(&config.model_name)?)),
+        #[cfg(not(feature = "compiled"))]
         None => anyhow::bail!(
-            "no compiled model in this build: pass --model FILE (or FOREST_SERVE_MODEL) to serve an artifact"
+            "no compiled model in this build (feature `compiled` off): pass --model FILE (or FOREST_SERVE_MODEL) to serve an artifact"
         ),
     }
 }

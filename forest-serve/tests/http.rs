@@ -33,7 +33,7 @@ fn client() -> Client {
 
 /// A model artifact on disk, and the model the interpreter reads from it.
 struct ModelFile {
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
     path: PathBuf,
     model: Model,
     version: String,
@@ -47,10 +47,23 @@ fn model_file() -> ModelFile {
     std::fs::write(&path, &bytes).unwrap();
     let version = forest_core::artifact::content_hash(&bytes)[..12].to_string();
     ModelFile {
-        _dir: dir,
+        _dir: Some(dir),
         path,
         model,
         version,
+    }
+}
+
+#[cfg(feature = "compiled")]
+/// The model compiled into this build, decoded by forest-core from the very
+/// bytes the build compiled: what the interpreter would answer.
+fn compiled_model() -> ModelFile {
+    let bytes = forest::interpreter::artifact_bytes();
+    ModelFile {
+        _dir: None,
+        path: PathBuf::new(),
+        model: forest_core::artifact::decode(bytes).unwrap(),
+        version: forest_core::artifact::content_hash(bytes)[..12].to_string(),
     }
 }
 
@@ -82,6 +95,73 @@ async fn server_with(tweak: impl FnOnce(&mut Config)) -> Server {
 
 async fn server() -> Server {
     server_with(|_| {}).await
+}
+
+#[cfg(feature = "compiled")]
+/// A server on the default engine, the compiled model.
+async fn compiled_server() -> Server {
+    let mut config = Config::with_addr("127.0.0.1:0".parse().unwrap());
+    config.model = None;
+    config.model_name = MODEL_NAME.into();
+    config.emf_interval_secs = 0.0;
+    let engine = forest_serve::load_engine(&config).unwrap();
+    assert_eq!(engine.info().engine, "compiled");
+    let running = forest_serve::start(config, engine).await.unwrap();
+    Server {
+        url: format!("http://{}", running.addr),
+        running: Some(running),
+        client: client(),
+        model: compiled_model(),
+    }
+}
+
+#[cfg(feature = "compiled")]
+/// Random baskets over a model's own codes (and some it has never seen).
+fn baskets_for(model: &Model, seed: u64, n: usize) -> Vec<Basket> {
+    let priors = model.meta.features.basket.as_ref().unwrap();
+    let mut rng = model::Rng::new(seed);
+    let code = |rng: &mut model::Rng, level: usize| {
+        let codes = &priors.levels[level].codes;
+        if codes.is_empty() || rng.unit() < 0.1 {
+            format!("UNSEEN{}", rng.below(1000))
+        } else {
+            codes[rng.below(codes.len())].clone()
+        }
+    };
+    let vocab = |f: usize| match &model.meta.features.features[f].kind {
+        forest_core::FeatureKind::Categorical { vocabulary } => vocabulary.clone(),
+        forest_core::FeatureKind::Numeric => vec![],
+    };
+    let pick = |rng: &mut model::Rng, f: usize| {
+        let v = vocab(f);
+        if v.is_empty() || rng.unit() < 0.1 {
+            "ZZ".to_string()
+        } else {
+            v[rng.below(v.len())].clone()
+        }
+    };
+    (0..n)
+        .map(|_| Basket {
+            store_format: pick(&mut rng, 0),
+            store_region: pick(&mut rng, 1),
+            basket_size: pick(&mut rng, 2),
+            basket_type: pick(&mut rng, 3),
+            dominant_mission: pick(&mut rng, 4),
+            customer_price_sensitivity: (rng.unit() < 0.7).then(|| pick(&mut rng, 5)),
+            items: (0..1 + rng.below(12))
+                .map(|_| forest_core::Item {
+                    // CHAIN order: _40, _30, _20, _10, product.
+                    prod_code: code(&mut rng, 4),
+                    prod_code_10: code(&mut rng, 3),
+                    prod_code_20: code(&mut rng, 2),
+                    prod_code_30: code(&mut rng, 1),
+                    prod_code_40: (rng.unit() < 0.9).then(|| code(&mut rng, 0)),
+                    quantity: 1.0 + rng.below(5) as f64,
+                    spend: (rng.unit() * 1000.0).round() / 100.0,
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 #[derive(Debug)]
@@ -213,6 +293,67 @@ async fn predict_answers_what_the_interpreter_answers() {
         )
         .await;
     assert_eq!(a.status, 200);
+    s.stop().await;
+}
+
+#[cfg(feature = "compiled")]
+/// The default engine, the compiled model, answers what forest-core's
+/// interpreter answers on the artifact it was compiled from, on `/predict`
+/// and on both Open Inference Protocol inputs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compiled_engine_answers_what_the_interpreter_answers() {
+    let s = compiled_server().await;
+    assert_eq!(s.model.version, forest::MODEL_VERSION);
+    let m = &s.model.model;
+    let bs = baskets_for(m, 11, 60);
+    for b in bs.iter().take(30) {
+        let a = s.post("/predict", &basket_json(b)).await;
+        assert_eq!(a.status, 200, "{:?}", a.body);
+        check_prediction(&a.json(), &model::expected(m, b), &s.model.version);
+    }
+    let body = json!({"instances": bs.iter().map(basket_json).collect::<Vec<_>>()});
+    let a = s.post("/predict", &body).await;
+    assert_eq!(a.status, 200);
+    for (p, b) in a.json()["predictions"].as_array().unwrap().iter().zip(&bs) {
+        check_prediction(p, &model::expected(m, b), &s.model.version);
+    }
+    let nf = m.forest.n_features();
+    let rows: Vec<Vec<f32>> = bs
+        .iter()
+        .map(|b| {
+            let mut x = Vec::new();
+            m.meta.features.encode_basket(b, &mut x).unwrap();
+            x
+        })
+        .collect();
+    let expected: Vec<f32> = bs.iter().flat_map(|b| model::expected(m, b)).collect();
+    let infer = format!("/v2/models/{MODEL_NAME}/infer");
+    let texts: Vec<String> = bs
+        .iter()
+        .map(|b| serde_json::to_string(b).unwrap())
+        .collect();
+    for input in [
+        json!({"name": "features", "shape": [bs.len(), nf], "datatype": "FP32", "data": rows}),
+        json!({"name": "baskets", "shape": [bs.len()], "datatype": "BYTES", "data": texts}),
+    ] {
+        let a = s.post(&infer, &json!({ "inputs": [input] })).await;
+        assert_eq!(a.status, 200, "{:?}", a.body);
+        let got: Vec<f32> = a.json()["outputs"][0]["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
+        assert_eq!(got, expected);
+    }
+    let meta = s.get(&format!("/v2/models/{MODEL_NAME}")).await.json();
+    assert_eq!(meta["platform"], "forest_compiled");
+    assert_eq!(meta["parameters"]["n_trees"], forest::N_TREES);
+    let metrics = String::from_utf8(s.get("/metrics").await.body.to_vec()).unwrap();
+    assert!(metrics.contains(&format!(
+        "forest_model_info{{name=\"{MODEL_NAME}\",version=\"{}\",engine=\"compiled\"",
+        forest::MODEL_VERSION
+    )));
     s.stop().await;
 }
 
@@ -814,7 +955,12 @@ async fn open_inference_protocol() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_is_valid_3_1_and_every_example_is_answered() {
-    let s = server().await;
+    check_openapi(server().await).await;
+    #[cfg(feature = "compiled")]
+    check_openapi(compiled_server().await).await;
+}
+
+async fn check_openapi(s: Server) {
     let a = s.get("/openapi.json").await;
     assert_eq!(a.status, 200);
     let doc = a.json();
@@ -1146,6 +1292,40 @@ async fn binary_drains_on_sigterm_under_load() {
     }
     assert!(r["LatencyP50"].as_f64() <= r["LatencyP99"].as_f64());
     assert!(r["LatencyP99"].as_f64() <= r["LatencyMax"].as_f64());
+}
+
+/// Without `--model` the binary serves the model compiled into it.
+#[cfg(feature = "compiled")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_serves_the_compiled_model_by_default() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_forest-serve"))
+        .args(["--addr", "127.0.0.1:0", "--emf-interval-secs", "0"])
+        .env_remove("FOREST_SERVE_MODEL")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let started: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(started["message"], "forest-serve listening", "{started}");
+    assert_eq!(started["engine"], "compiled");
+    assert_eq!(started["model_version"], forest::MODEL_VERSION);
+    let addr = started["addr"].as_str().unwrap();
+    let client = client();
+    let req = Request::post(format!("http://{addr}/predict"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(
+            serde_json::to_vec(&forest_serve::openapi::example_basket()).unwrap(),
+        )))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let expected = forest::predict_basket(&forest_serve::openapi::example_basket()).unwrap();
+    assert_eq!(body["code"], expected.code);
+    assert_eq!(body["model_version"], forest::MODEL_VERSION);
+    kill_term(child.id());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
 }
 
 #[test]
