@@ -23,6 +23,8 @@
 //! fallbacks (the unseen category code, the parent category's prior) answer
 //! them, exactly as in training.
 
+use std::cell::RefCell;
+
 use forest_core::{Basket, Item};
 
 use crate::fastjson::Fast;
@@ -128,32 +130,75 @@ pub fn parse_predict(body: &[u8], max_batch: usize) -> Result<PredictRequest, Ap
         Some(Fast::Batch(baskets)) => PredictRequest::Batch(baskets),
         None => parse_predict_serde(body)?,
     };
-    match &request {
-        PredictRequest::One(basket) => validate_basket(basket, "")?,
-        PredictRequest::Batch(instances) => {
-            if instances.is_empty() {
-                return Err(
-                    ApiError::unprocessable("empty_batch", "`instances` holds no basket")
-                        .field("instances"),
-                );
-            }
-            if instances.len() > max_batch {
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "batch_too_large",
-                    format!(
-                        "{} baskets in one request, at most {max_batch} allowed",
-                        instances.len()
-                    ),
-                )
-                .field("instances"));
-            }
-            for (i, basket) in instances.iter().enumerate() {
-                validate_basket(basket, &format!("instances[{i}]."))?;
-            }
-        }
-    }
+    let batch = matches!(request, PredictRequest::Batch(_));
+    validate(request.baskets(), batch, max_batch)?;
     Ok(request)
+}
+
+thread_local! {
+    /// Each worker's baskets, reused from request to request.
+    static SCRATCH: RefCell<Vec<Basket>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Baskets kept in a worker's scratch space between requests, at most.
+const SCRATCH_KEEP: usize = 64;
+
+/// Parses and validates a `/predict` body, then hands its baskets (and
+/// whether it was a batch) to `f`. The same answers as [`parse_predict`],
+/// but a body of the common shape is read into the worker's scratch
+/// baskets, reusing their allocations.
+pub fn with_predict<R>(
+    body: &[u8],
+    max_batch: usize,
+    f: impl FnOnce(&[Basket], bool) -> R,
+) -> Result<R, ApiError> {
+    SCRATCH.with(|cell| {
+        // Never re-entered; should it be, a fresh vector does the job.
+        let mut fresh = Vec::new();
+        let mut borrowed = cell.try_borrow_mut().ok();
+        let scratch = borrowed.as_deref_mut().unwrap_or(&mut fresh);
+        let result = match crate::fastjson::parse_into(body, scratch) {
+            Some(batch) => validate(scratch, batch, max_batch).map(|()| f(scratch, batch)),
+            None => parse_predict_serde(body).and_then(|request| {
+                let batch = matches!(request, PredictRequest::Batch(_));
+                validate(request.baskets(), batch, max_batch)?;
+                Ok(f(request.baskets(), batch))
+            }),
+        };
+        if scratch.len() > SCRATCH_KEEP {
+            scratch.truncate(SCRATCH_KEEP);
+            scratch.shrink_to_fit();
+        }
+        result
+    })
+}
+
+/// The checks JSON types cannot express, and the batch limits.
+fn validate(baskets: &[Basket], batch: bool, max_batch: usize) -> Result<(), ApiError> {
+    if !batch {
+        return baskets.iter().try_for_each(|b| validate_basket(b, ""));
+    }
+    if baskets.is_empty() {
+        return Err(
+            ApiError::unprocessable("empty_batch", "`instances` holds no basket")
+                .field("instances"),
+        );
+    }
+    if baskets.len() > max_batch {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!(
+                "{} baskets in one request, at most {max_batch} allowed",
+                baskets.len()
+            ),
+        )
+        .field("instances"));
+    }
+    for (i, basket) in baskets.iter().enumerate() {
+        validate_basket(basket, &format!("instances[{i}]."))?;
+    }
+    Ok(())
 }
 
 /// The shape of a body, through serde.

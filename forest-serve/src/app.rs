@@ -212,30 +212,30 @@ impl App {
     }
 
     fn predict(&self, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiError> {
-        let request = api::parse_predict(body, self.max_batch)?;
-        let baskets = request.baskets();
         let info = self.engine.info();
         let k = info.n_classes();
-        let mut probabilities = vec![0.0f32; baskets.len() * k];
-        self.engine
-            .predict_baskets(baskets, &mut probabilities)
-            .map_err(internal)?;
-        let predictions: Vec<Prediction> = probabilities
-            .chunks_exact(k)
-            .map(|p| Prediction {
-                classes: &info.classes,
-                probabilities: p,
-                model_version: &info.version,
-            })
-            .collect();
-        for p in &predictions {
-            self.metrics.predicted(p.class());
-        }
-        let body = match request {
-            api::PredictRequest::One(_) => serde_json::to_vec(&predictions[0]),
-            api::PredictRequest::Batch(_) => serde_json::to_vec(&Predictions(predictions)),
-        }
-        .map_err(|e| internal(e.into()))?;
+        let body = api::with_predict(body, self.max_batch, |baskets, batch| {
+            let mut probabilities = vec![0.0f32; baskets.len() * k];
+            self.engine
+                .predict_baskets(baskets, &mut probabilities)
+                .map_err(internal)?;
+            let predictions: Vec<Prediction> = probabilities
+                .chunks_exact(k)
+                .map(|p| Prediction {
+                    classes: &info.classes,
+                    probabilities: p,
+                    model_version: &info.version,
+                })
+                .collect();
+            for p in &predictions {
+                self.metrics.predicted(p.class());
+            }
+            match (batch, predictions.first()) {
+                (false, Some(one)) => serde_json::to_vec(one),
+                _ => serde_json::to_vec(&Predictions(predictions)),
+            }
+            .map_err(|e| internal(e.into()))
+        })??;
         Ok(json_response(StatusCode::OK, body))
     }
 

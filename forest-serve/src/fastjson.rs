@@ -18,7 +18,21 @@ pub enum Fast {
     Batch(Vec<Basket>),
 }
 
+/// Reads a body into new baskets.
 pub fn parse(body: &[u8]) -> Option<Fast> {
+    let mut baskets = Vec::new();
+    if parse_into(body, &mut baskets)? {
+        Some(Fast::Batch(baskets))
+    } else {
+        baskets.pop().map(Fast::One)
+    }
+}
+
+/// Reads a body into `out`, reusing the baskets, items and strings already
+/// there (a worker's scratch space: after the first requests, parsing
+/// allocates nothing). Returns whether the body was a batch; `out` then holds
+/// its baskets, else the one basket. On `None` the contents are unspecified.
+pub fn parse_into(body: &[u8], out: &mut Vec<Basket>) -> Option<bool> {
     // One UTF-8 check for the whole body; strings are then cut from it at
     // quote marks, which are always character boundaries.
     let text = std::str::from_utf8(body).ok()?;
@@ -31,9 +45,10 @@ pub fn parse(body: &[u8]) -> Option<Fast> {
     p.eat(b'{')?;
     p.ws();
     let first = p.key()?;
-    let fast = if first == "instances" {
+    let batch = first == "instances";
+    if batch {
         p.eat(b'[')?;
-        let mut baskets = Vec::new();
+        let mut n = 0;
         p.ws();
         if p.peek_is(b']') {
             p.i += 1;
@@ -43,7 +58,11 @@ pub fn parse(body: &[u8]) -> Option<Fast> {
                 p.eat(b'{')?;
                 p.ws();
                 let key = p.key()?;
-                baskets.push(p.basket_from(key)?);
+                if n == out.len() {
+                    out.push(empty_basket());
+                }
+                p.basket_into(key, &mut out[n])?;
+                n += 1;
                 p.ws();
                 if p.peek_is(b',') {
                     p.i += 1;
@@ -53,14 +72,56 @@ pub fn parse(body: &[u8]) -> Option<Fast> {
                 break;
             }
         }
+        out.truncate(n);
         p.ws();
         p.eat(b'}')?;
-        Fast::Batch(baskets)
     } else {
-        Fast::One(p.basket_from(first)?)
-    };
+        out.truncate(1);
+        if out.is_empty() {
+            out.push(empty_basket());
+        }
+        p.basket_into(first, &mut out[0])?;
+    }
     p.ws();
-    (p.i == body.len()).then_some(fast)
+    (p.i == body.len()).then_some(batch)
+}
+
+fn empty_basket() -> Basket {
+    Basket {
+        store_format: String::new(),
+        store_region: String::new(),
+        basket_size: String::new(),
+        basket_type: String::new(),
+        dominant_mission: String::new(),
+        customer_price_sensitivity: None,
+        items: Vec::new(),
+    }
+}
+
+fn empty_item() -> Item {
+    Item {
+        prod_code: String::new(),
+        prod_code_10: String::new(),
+        prod_code_20: String::new(),
+        prod_code_30: String::new(),
+        prod_code_40: None,
+        quantity: 0.0,
+        spend: 0.0,
+    }
+}
+
+/// Overwrites a string, keeping its allocation.
+fn set(dst: &mut String, value: &str) {
+    dst.clear();
+    dst.push_str(value);
+}
+
+fn set_opt(dst: &mut Option<String>, value: Option<&str>) {
+    match (dst.as_mut(), value) {
+        (Some(d), Some(v)) => set(d, v),
+        (None, Some(v)) => *dst = Some(v.to_string()),
+        (_, None) => *dst = None,
+    }
 }
 
 struct Reader<'a> {
@@ -208,11 +269,12 @@ impl<'a> Reader<'a> {
         value.is_finite().then_some(value)
     }
 
-    fn opt_string(&mut self) -> Option<Option<String>> {
+    /// A string or `null`.
+    fn opt_str(&mut self) -> Option<Option<&'a str>> {
         if self.null() {
             Some(None)
         } else {
-            Some(Some(self.string()?.to_string()))
+            Some(Some(self.string()?))
         }
     }
 
@@ -247,84 +309,73 @@ impl<'a> Reader<'a> {
     }
 
     /// A basket whose `{` and first key (with its colon) have been read.
-    fn basket_from(&mut self, first: &'a str) -> Option<Basket> {
-        let mut text: [Option<String>; 5] = Default::default();
-        let mut cps = None;
-        let mut items = None;
+    fn basket_into(&mut self, first: &'a str, out: &mut Basket) -> Option<()> {
         let seen = self.members(first, basket_key, |p, k| {
             match k {
-                0..=4 => text[k] = Some(p.string()?.to_string()),
-                5 => cps = p.opt_string()?,
-                _ => items = Some(p.items()?),
+                0 => set(&mut out.store_format, p.string()?),
+                1 => set(&mut out.store_region, p.string()?),
+                2 => set(&mut out.basket_size, p.string()?),
+                3 => set(&mut out.basket_type, p.string()?),
+                4 => set(&mut out.dominant_mission, p.string()?),
+                5 => set_opt(&mut out.customer_price_sensitivity, p.opt_str()?),
+                _ => p.items_into(&mut out.items)?,
             }
             Some(())
         })?;
-        // Every key but customer_price_sensitivity is required.
-        if !(seen[..5].iter().all(|&s| s) && seen[6]) {
-            return None;
+        if !seen[5] {
+            out.customer_price_sensitivity = None;
         }
-        let [store_format, store_region, basket_size, basket_type, dominant_mission] = text;
-        Some(Basket {
-            store_format: store_format?,
-            store_region: store_region?,
-            basket_size: basket_size?,
-            basket_type: basket_type?,
-            dominant_mission: dominant_mission?,
-            customer_price_sensitivity: cps,
-            items: items?,
-        })
+        // Every key but customer_price_sensitivity is required.
+        (seen[..5].iter().all(|&s| s) && seen[6]).then_some(())
     }
 
-    fn items(&mut self) -> Option<Vec<Item>> {
+    fn items_into(&mut self, items: &mut Vec<Item>) -> Option<()> {
         self.eat(b'[')?;
-        let mut items = Vec::new();
+        let mut n = 0;
         self.ws();
         if self.peek_is(b']') {
             self.i += 1;
-            return Some(items);
+            items.truncate(0);
+            return Some(());
         }
         loop {
             self.ws();
-            items.push(self.item()?);
+            if n == items.len() {
+                items.push(empty_item());
+            }
+            self.item_into(&mut items[n])?;
+            n += 1;
             self.ws();
             if self.peek_is(b',') {
                 self.i += 1;
                 continue;
             }
             self.eat(b']')?;
-            return Some(items);
+            items.truncate(n);
+            return Some(());
         }
     }
 
-    fn item(&mut self) -> Option<Item> {
+    fn item_into(&mut self, out: &mut Item) -> Option<()> {
         self.eat(b'{')?;
         self.ws();
         let first = self.key()?;
-        let mut codes: [Option<String>; 4] = Default::default();
-        let mut code_40 = None;
-        let (mut quantity, mut spend) = (None, None);
         let seen = self.members(first, item_key, |p, k| {
             match k {
-                0..=3 => codes[k] = Some(p.string()?.to_string()),
-                4 => code_40 = p.opt_string()?,
-                5 => quantity = Some(p.number()?),
-                _ => spend = Some(p.number()?),
+                0 => set(&mut out.prod_code, p.string()?),
+                1 => set(&mut out.prod_code_10, p.string()?),
+                2 => set(&mut out.prod_code_20, p.string()?),
+                3 => set(&mut out.prod_code_30, p.string()?),
+                4 => set_opt(&mut out.prod_code_40, p.opt_str()?),
+                5 => out.quantity = p.number()?,
+                _ => out.spend = p.number()?,
             }
             Some(())
         })?;
-        if !(seen[..4].iter().all(|&s| s) && seen[5] && seen[6]) {
-            return None;
+        if !seen[4] {
+            out.prod_code_40 = None;
         }
-        let [prod_code, prod_code_10, prod_code_20, prod_code_30] = codes;
-        Some(Item {
-            prod_code: prod_code?,
-            prod_code_10: prod_code_10?,
-            prod_code_20: prod_code_20?,
-            prod_code_30: prod_code_30?,
-            prod_code_40: code_40,
-            quantity: quantity?,
-            spend: spend?,
-        })
+        (seen[..4].iter().all(|&s| s) && seen[5] && seen[6]).then_some(())
     }
 }
 
@@ -523,6 +574,30 @@ mod tests {
             }
         }
         assert!(taken > 100, "{taken}");
+    }
+
+    #[test]
+    fn reused_scratch_reads_what_a_fresh_read_reads() {
+        let mut r = Rng(3);
+        let mut scratch = Vec::new();
+        let mut taken = 0;
+        for _ in 0..20_000 {
+            let b = body(&mut r);
+            let fresh = parse(b.as_bytes());
+            match (parse_into(b.as_bytes(), &mut scratch), fresh) {
+                (Some(false), Some(Fast::One(one))) => {
+                    assert!(same(&scratch, &[one]), "{b}");
+                    taken += 1;
+                }
+                (Some(true), Some(Fast::Batch(all))) => {
+                    assert!(same(&scratch, &all), "{b}");
+                    taken += 1;
+                }
+                (None, None) => {}
+                _ => panic!("reused and fresh reads disagree: {b}"),
+            }
+        }
+        assert!(taken > 5_000, "{taken}");
     }
 
     #[test]
