@@ -6,7 +6,8 @@
 //!   approved model and the interpreter over a `.forest` artifact;
 //! - [`route`]: paths to routes; [`app`]: the handler (limits, content
 //!   types, the routes); [`api`]: `/predict` bodies, validation and the
-//!   JSON error shape; [`v2`]: the Open Inference Protocol (KServe V2);
+//!   JSON error shape, with [`fastjson`], the allocation-free reader for
+//!   the common body shape; [`v2`]: the Open Inference Protocol (KServe V2);
 //! - [`metrics`]: Prometheus counters and the CloudWatch embedded-metric
 //!   records; [`openapi`]: the OpenAPI 3.1 document and the `/docs` page;
 //! - [`server`]: the connection loop and the drain on shutdown, shared with
