@@ -3,7 +3,7 @@
 //! of sorting rows.
 //!
 //! Bin edges are chosen so that a split "bin <= j" is exactly the split
-//! "x <= edges[j]" on raw values: bin(x) = the number of edges below x. The
+//! `x <= edges[j]` on raw values: bin(x) = the number of edges below x. The
 //! trainer can therefore store `edges[j]` as the node's threshold and every
 //! engine gets the same answer from raw values. Missing values get a bin of
 //! their own, [`MISSING_BIN`].
