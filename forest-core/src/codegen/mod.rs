@@ -105,7 +105,7 @@ impl Default for EmitOptions {
             blob_dir: r#"env!("OUT_DIR")"#.into(),
             core_path: "::forest_core".into(),
             big_endian: cfg!(target_endian = "big"),
-            tree_lanes: 8,
+            tree_lanes: 16,
             row_lanes: 8,
             nested_baseline: true,
             embed_artifact: true,
@@ -137,7 +137,7 @@ pub fn emit(artifact_bytes: &[u8], options: &EmitOptions) -> Result<Generated, M
     ));
     out.line("");
     metadata::emit(&mut out, &model, &hash);
-    tables::emit(&mut out, &model.forest);
+    tables::emit(&mut out, &model.forest)?;
     predicated::emit(&mut out, model.forest.n_features());
     if options.nested_baseline {
         nested::emit(&mut out, &model.forest);
@@ -210,18 +210,6 @@ impl Emitter<'_> {
             file_name: file.into(),
             bytes,
         });
-    }
-
-    fn u16_blob(&self, xs: impl Iterator<Item = u16>) -> Vec<u8> {
-        let big = self.options.big_endian;
-        xs.flat_map(|x| {
-            if big {
-                x.to_be_bytes()
-            } else {
-                x.to_le_bytes()
-            }
-        })
-        .collect()
     }
 
     fn u32_blob(&self, xs: impl Iterator<Item = u32>) -> Vec<u8> {
@@ -370,29 +358,31 @@ pub(crate) mod tests {
             assert!(g.source.contains(name), "missing {name}:\n{}", g.source);
         }
         let files: Vec<&str> = g.blobs.iter().map(|b| b.file_name.as_str()).collect();
-        assert!(files.contains(&"forest-threshold-key.bin"), "{files:?}");
-        let thresholds = g
+        assert!(files.contains(&"forest-nodes.bin"), "{files:?}");
+        let words: Vec<u32> = g
             .blobs
             .iter()
-            .find(|b| b.file_name == "forest-threshold-key.bin")
-            .unwrap();
-        assert_eq!(thresholds.bytes.len(), 6 * 4);
-        let key = runtime::order_key(0.5);
-        assert_eq!(&thresholds.bytes[..4], &key.to_le_bytes());
-        assert_eq!(key, 0.5f32.to_bits() | 0x8000_0000);
-        // SELECT: node 0 (feature 0, NaN right) reads key 0; node 2
-        // (feature 1, NaN left) reads key 2 + 1; leaves read 0 + 2.
-        let select = g
-            .blobs
-            .iter()
-            .find(|b| b.file_name == "forest-select.bin")
-            .unwrap();
-        let select: Vec<u16> = select
+            .find(|b| b.file_name == "forest-nodes.bin")
+            .unwrap()
             .bytes
-            .chunks_exact(2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
             .collect();
-        assert_eq!(select, [0, 2, 3, 2, 2, 2]);
+        assert_eq!(words.len(), 2 * 6);
+        let key = runtime::order_key(0.5);
+        assert_eq!(words[0], key);
+        assert_eq!(key, 0.5f32.to_bits() | 0x8000_0000);
+        assert_eq!(words[2], runtime::order_key(f32::INFINITY));
+        // Links (select in the low byte): node 0 (feature 0, NaN right)
+        // reads key 0, its left child 1 ahead; node 2 (feature 1, NaN
+        // left) reads key 1 + 2, its left child 1 ahead; leaves read key
+        // 0 + 2 and stay in place.
+        let links: Vec<(u32, u32)> = words[1..]
+            .iter()
+            .step_by(2)
+            .map(|l| (l & 0xFF, l >> 8))
+            .collect();
+        assert_eq!(links, [(0, 1), (2, 0), (3, 1), (2, 0), (2, 0), (2, 0)]);
         // Braces balance outside string literals: a cheap syntax check; the
         // root crate's tests compile the real thing.
         assert_eq!(brace_balance(&g.source), 0);

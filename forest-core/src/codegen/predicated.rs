@@ -3,7 +3,7 @@
 //! At every step a tree's next node is computed, not chosen:
 //!
 //! ```text
-//! next = LEFT[g] + (key[SELECT[g]] > THRESHOLD_KEY[g])
+//! next = g + offset(g) + (key[select(g)] > threshold_key(g))
 //! ```
 //!
 //! which is the interpreter's split rule, `left + ((x > t) | (x.is_nan() &
@@ -11,24 +11,28 @@
 //! order keys ([`super::runtime::order_key`]: integers that sort as the
 //! floats do), twice: once with NaN above every number, once with NaN below.
 //! A node that sends NaN right reads the first copy, one that sends NaN left
-//! the second (`SELECT` = feature, or feature + N_FEATURES), and a single
+//! the second (select = feature, or feature + N_FEATURES), and a single
 //! unsigned comparison then gives the split rule exactly, NaN and all. The
 //! float form costs three comparisons and two logic operations per step;
-//! the walk is bound by instruction throughput, so this halves its time.
+//! this one step is six instructions.
 //!
 //! The comparison becomes a flag, the flag an integer, and the integer part
 //! of an address: no instruction's execution depends on which way a row
-//! goes, so nothing can mispredict. A leaf's threshold key is that of `+inf`
-//! and it reads the NaN-below copy, so no key exceeds it and a finished walk
-//! stays in place: each tree simply runs its depth in steps.
+//! goes, so nothing can mispredict. A leaf's threshold key is that of `+inf`,
+//! it reads the NaN-below copy and its child offset is 0, so no key exceeds
+//! it and a finished walk stays in place: each tree simply runs its depth in
+//! steps.
 //!
-//! What remains is a chain of dependent loads per walk (node fields, then
-//! the row's key, then the next node). So walks run side by side: for one
-//! row, `TREE_LANES` trees at a time; for a batch, [`ROW_LANES`] rows
+//! A node is two adjacent words (threshold key, and a link holding select
+//! and the left child's offset; see [`super::tables`]). What bounds the walk
+//! is the chain of dependent loads in each walk: node, then the row's key,
+//! then the next node. So walks run side by side: for one row,
+//! `TREE_LANES` trees at a time (16: measured here, 8 lanes leave the
+//! core waiting and 24 spill registers); for a batch, [`ROW_LANES`] rows
 //! through the same tree (whose nodes stay in cache), in blocks of rows
-//! whose keys stay in cache while every tree visits them. The emitted source
-//! is a template: one walk over the static tables, the same for every model,
-//! which is why it compiles in no time.
+//! whose keys stay in cache while every tree visits them. The emitted
+//! source is a template: one walk over the static tables, the same for
+//! every model, which is why it compiles in no time.
 //!
 //! [`ROW_LANES`]: super::EmitOptions::row_lanes
 
@@ -78,25 +82,20 @@ fn keys(x: &[f32; N_FEATURES], keys: &mut Keys) {{
     }}
 }}
 
-/// One step of a walk: from local node `i` of the tree whose nodes start at
-/// `base` to the child the row goes to (or to itself, at a leaf).
+/// One step of a walk: from global node `g` to the child the row goes to
+/// (or to `g` itself, at a leaf).
 #[inline(always)]
-fn step(base: usize, i: usize, k: &Keys) -> usize {{
-    let g = base + i;
+fn step(g: usize, k: &Keys) -> usize {{
     // SAFETY: the tables come from a forest that passed `Forest::new`, so
-    // `base + i` stays inside the tree (a walk starts at its root, a split
-    // sends it to one of its children, a leaf keeps it in place) and
-    // `SELECT[g]` (feature + N_FEATURES * missing_left) is below 2 * N_FEATURES.
-    let (select, threshold, left) = unsafe {{
-        (
-            *SELECT.get_unchecked(g) as usize,
-            *THRESHOLD_KEY.get_unchecked(g),
-            *LEFT.get_unchecked(g) as usize,
-        )
+    // `g` stays inside its tree (a walk starts at a root, a split sends it
+    // to one of its children, a leaf keeps it in place) and a link's select
+    // (feature + N_FEATURES * missing_left) is below 2 * N_FEATURES.
+    let (threshold, link) = unsafe {{
+        (*NODES.get_unchecked(2 * g), *NODES.get_unchecked(2 * g + 1) as usize)
     }};
     // SAFETY: as above.
-    let right = unsafe {{ *k.get_unchecked(select) }} > threshold;
-    left + right as usize
+    let right = unsafe {{ *k.get_unchecked(link & SELECT_MASK) }} > threshold;
+    g + (link >> SELECT_BITS) + right as usize
 }}
 
 /// Adds the class distribution of global node `g` to `acc`.
@@ -123,18 +122,17 @@ pub fn leaves(x: &[f32; N_FEATURES], out: &mut [u32; N_TREES]) {{
     let mut k = [0u32; 2 * N_FEATURES];
     keys(x, &mut k);
     for group in &TREE_GROUPS {{
-        let mut base = [0usize; TREE_LANES];
-        for (b, &t) in base.iter_mut().zip(&group.trees) {{
-            *b = TREE_OFFSETS[t as usize] as usize;
-        }}
         let mut at = [0usize; TREE_LANES];
+        for (g, &t) in at.iter_mut().zip(&group.trees) {{
+            *g = TREE_OFFSETS[t as usize] as usize;
+        }}
         for _ in 0..group.depth {{
-            for (i, &b) in at.iter_mut().zip(&base) {{
-                *i = step(b, *i, &k);
+            for g in at.iter_mut() {{
+                *g = step(*g, &k);
             }}
         }}
-        for ((&t, &b), &i) in group.trees.iter().zip(&base).zip(&at) {{
-            out[t as usize] = (b + i) as u32;
+        for (&t, &g) in group.trees.iter().zip(&at) {{
+            out[t as usize] = g as u32;
         }}
     }}
 }}
@@ -164,28 +162,28 @@ pub fn predict_proba_batch(rows: &[[f32; N_FEATURES]], out: &mut [[f32; N_CLASSE
         }}
         let block = &block[..rows.len()];
         for t in 0..N_TREES {{
-            let base = TREE_OFFSETS[t] as usize;
+            let root = TREE_OFFSETS[t] as usize;
             let depth = TREE_DEPTH[t];
             let mut ks = block.chunks_exact(ROW_LANES);
             let mut accs = out.chunks_exact_mut(ROW_LANES);
             for (ks, accs) in (&mut ks).zip(&mut accs) {{
                 let ks: [&Keys; ROW_LANES] = ::core::array::from_fn(|r| &ks[r]);
-                let mut at = [0usize; ROW_LANES];
+                let mut at = [root; ROW_LANES];
                 for _ in 0..depth {{
-                    for (i, k) in at.iter_mut().zip(ks) {{
-                        *i = step(base, *i, k);
+                    for (g, k) in at.iter_mut().zip(ks) {{
+                        *g = step(*g, k);
                     }}
                 }}
-                for (acc, &i) in accs.iter_mut().zip(&at) {{
-                    add_leaf(acc, base + i);
+                for (acc, &g) in accs.iter_mut().zip(&at) {{
+                    add_leaf(acc, g);
                 }}
             }}
             for (k, acc) in ks.remainder().iter().zip(accs.into_remainder()) {{
-                let mut i = 0;
+                let mut g = root;
                 for _ in 0..depth {{
-                    i = step(base, i, k);
+                    g = step(g, k);
                 }}
-                add_leaf(acc, base + i);
+                add_leaf(acc, g);
             }}
         }}
         for acc in out.iter_mut() {{
@@ -256,11 +254,10 @@ pub fn check_branch_free(source: &str) -> Result<(), String> {
     let squeezed: String = code.split_whitespace().collect();
     for needed in [
         "fnstep(",
-        "letright=unsafe{*k.get_unchecked(select)}>threshold;",
-        "left+rightasusize",
-        "*SELECT.get_unchecked(g)",
-        "*THRESHOLD_KEY.get_unchecked(g)",
-        "*LEFT.get_unchecked(g)",
+        "letright=unsafe{*k.get_unchecked(link&SELECT_MASK)}>threshold;",
+        "g+(link>>SELECT_BITS)+rightasusize",
+        "*NODES.get_unchecked(2*g)",
+        "*NODES.get_unchecked(2*g+1)",
     ] {
         if !squeezed.contains(needed) {
             return Err(format!("the walk lacks `{needed}`"));
@@ -309,7 +306,7 @@ mod tests {
     #[test]
     fn the_check_catches_branches() {
         let s = source();
-        let step = "let right = unsafe { *k.get_unchecked(select) } > threshold;";
+        let step = "let right = unsafe { *k.get_unchecked(link & SELECT_MASK) } > threshold;";
         assert!(s.contains(step));
         for bad in [
             "if right { return 0; }",
@@ -327,7 +324,7 @@ mod tests {
         let commented = s.replacen(step, &format!("{step} // if x, else y"), 1);
         check_branch_free(&commented).unwrap();
         // Dropping the arithmetic rule is caught too.
-        let rewritten = s.replacen("left + right as usize", "left", 1);
+        let rewritten = s.replacen("g + (link >> SELECT_BITS) + right as usize", "g", 1);
         assert!(check_branch_free(&rewritten).is_err());
         assert!(check_branch_free("fn main() {}").is_err());
     }
