@@ -23,7 +23,7 @@ Produce the approved model with the commands in models/README.md, from the repos
     rm -rf target/approved && mkdir -p target/approved && cd target/approved
     ../release/forest-train synth --out raw --weeks 4 --baskets-per-week 1000 --seed 0
     ../release/forest-train etl --raw raw --lake lake --seed 0
-    ../release/forest-train fit --data lake/gold --split train --out approved.forest --seed 0 --trees 100
+    ../release/forest-train fit --data lake/gold --split train --out approved.forest --seed 0 --trees 100 --max-depth 12
     cd ../.. && cp target/approved/approved.forest models/approved.forest
 or build another artifact in: FOREST_MODEL=path/to/model.forest cargo build";
 

@@ -40,6 +40,8 @@ const STEPS: [&[&str]; 3] = [
         "0",
         "--trees",
         "100",
+        "--max-depth",
+        "12",
     ],
 ];
 
