@@ -65,6 +65,9 @@ fn rows() -> Vec<Features> {
         .collect()
 }
 
+/// One engine's single-row entry point.
+type Engine = fn(&Features) -> [f32; N_CLASSES];
+
 fn model_id() -> String {
     format!("{N_TREES}-trees-{}", forest::MODEL_VERSION)
 }
@@ -73,7 +76,7 @@ fn model_id() -> String {
 fn single_row(c: &mut Criterion) {
     let rows = rows();
     let mut group = c.benchmark_group(format!("single_row/{}", model_id()));
-    let mut engines: Vec<(&str, fn(&Features) -> [f32; N_CLASSES])> = vec![
+    let mut engines: Vec<(&str, Engine)> = vec![
         ("compiled", forest::compiled::predict_proba),
         ("interpreter", forest::interpreter::predict_proba),
     ];
