@@ -18,26 +18,10 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use forest::{Basket, Features, N_CLASSES, N_FEATURES, N_TREES};
+use forest_core::splitmix::SplitMix64;
 
 /// Rows per batch; single-row benches cycle through the same rows.
 const ROWS: usize = 1024;
-
-/// A small deterministic generator (SplitMix64): the bench needs the same
-/// rows every run, nothing more.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// `ROWS` feature vectors made of the model's thresholds (see the module
 /// docs). A feature no split uses gets 0.
@@ -49,7 +33,7 @@ fn rows() -> Vec<Features> {
             thresholds[f as usize].push(t);
         }
     }
-    let mut rng = SplitMix(0x5EED);
+    let mut rng = SplitMix64::new(0x5EED);
     (0..ROWS)
         .map(|_| {
             std::array::from_fn(|j| {

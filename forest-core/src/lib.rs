@@ -23,6 +23,7 @@ pub mod forest;
 pub mod metrics;
 pub mod model;
 pub mod predict;
+pub mod splitmix;
 
 pub use basket::{Basket, BasketPriors, Item};
 pub use encode::BasketTables;

@@ -384,23 +384,7 @@ mod tests {
     use super::*;
     use crate::api::{parse_predict_serde, PredictRequest};
 
-    /// SplitMix64.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-        fn chance(&mut self, percent: u64) -> bool {
-            self.next() % 100 < percent
-        }
-    }
+    use forest_core::splitmix::SplitMix64 as Rng;
 
     const TEXTS: [&str; 8] = [
         "LS",
@@ -541,7 +525,7 @@ mod tests {
 
     #[test]
     fn the_fast_path_reads_what_serde_reads() {
-        let mut r = Rng(1);
+        let mut r = Rng::new(1);
         let mut taken = 0;
         for _ in 0..20_000 {
             if check(body(&mut r).as_bytes()) {
@@ -554,7 +538,7 @@ mod tests {
 
     #[test]
     fn mutated_bodies_are_refused_or_read_as_serde_reads_them() {
-        let mut r = Rng(2);
+        let mut r = Rng::new(2);
         const BYTES: &[u8] = b"{}[],:\"\\ 0123456789.eE+-nul\xc3\xa9\x01a";
         let mut taken = 0;
         for _ in 0..20_000 {
@@ -578,7 +562,7 @@ mod tests {
 
     #[test]
     fn reused_scratch_reads_what_a_fresh_read_reads() {
-        let mut r = Rng(3);
+        let mut r = Rng::new(3);
         let mut scratch = Vec::new();
         let mut taken = 0;
         for _ in 0..20_000 {

@@ -4,35 +4,18 @@
 //! product codes.
 
 use forest_core::basket::{PriorLevel, ProductLevel};
+use forest_core::splitmix::SplitMix64;
 use forest_core::{
     Basket, BasketPriors, FeatureKind, FeatureSpec, Forest, Item, Metadata, Model, Node,
     TrainingInfo,
 };
 
-/// SplitMix64: deterministic, no dependency.
-pub struct Rng(u64);
+/// Deterministic inputs: forest-core's SplitMix64, plus a picker.
+pub type Rng = SplitMix64;
 
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
+/// One of `items`, uniformly.
+pub fn pick<'a>(rng: &mut Rng, items: &[&'a str]) -> &'a str {
+    items[rng.below(items.len())]
 }
 
 pub const CLASSES: [&str; 3] = ["LA", "MM", "UM"];
@@ -204,7 +187,7 @@ pub fn random_basket(rng: &mut Rng) -> Basket {
         if rng.unit() < 0.1 {
             unknown.to_string()
         } else {
-            rng.pick(known).to_string()
+            pick(rng, known).to_string()
         }
     };
     Basket {
@@ -213,7 +196,7 @@ pub fn random_basket(rng: &mut Rng) -> Basket {
         basket_size: any(rng, &SIZES, "XL"),
         basket_type: any(rng, &TYPES, "Weekly"),
         dominant_mission: any(rng, &MISSIONS, ""),
-        customer_price_sensitivity: (rng.unit() < 0.7).then(|| rng.pick(&CLASSES).to_string()),
+        customer_price_sensitivity: (rng.unit() < 0.7).then(|| pick(rng, &CLASSES).to_string()),
         items,
     }
 }

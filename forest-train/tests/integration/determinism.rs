@@ -6,41 +6,29 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Command;
 
+use forest_core::splitmix::SplitMix64;
 use forest_core::{artifact, FeatureDef, FeatureSpec};
 use forest_train::{fit, ClassWeight, Dataset, ForestParams, MaxSamples};
 
 const ROWS: usize = 5_000;
 
-/// SplitMix64: a fixed stream of pseudo-random numbers for the table.
-struct Stream(u64);
-
-impl Stream {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
+/// Uniform in [0, 1), as an f32 (24 random bits).
+fn unit(s: &mut SplitMix64) -> f32 {
+    (s.next_u64() >> 40) as f32 / (1u64 << 24) as f32
 }
 
 /// 5,000 rows of five numeric features (continuous, so more distinct values
 /// than bins; about 2% missing) and one categorical feature of six values,
 /// with three noisy classes.
 fn synthetic() -> Dataset {
-    let mut s = Stream(42);
+    let mut s = SplitMix64::new(42);
     let mut columns: Vec<Vec<f32>> = (0..6).map(|_| Vec::with_capacity(ROWS)).collect();
     let mut labels = Vec::with_capacity(ROWS);
     for _ in 0..ROWS {
-        let x: Vec<f32> = (0..5).map(|_| s.unit() * 10.0 - 5.0).collect();
-        let cat = (s.next() % 6) as f32;
+        let x: Vec<f32> = (0..5).map(|_| unit(&mut s) * 10.0 - 5.0).collect();
+        let cat = (s.next_u64() % 6) as f32;
         let score = x[0] + 0.5 * x[1] * x[2].signum() + if cat < 2.0 { 2.0 } else { 0.0 };
-        let noise = s.unit() * 3.0 - 1.5;
+        let noise = unit(&mut s) * 3.0 - 1.5;
         let class = if score + noise < -1.0 {
             0
         } else if score + noise < 2.0 {
@@ -50,9 +38,13 @@ fn synthetic() -> Dataset {
         };
         for (j, v) in x.into_iter().enumerate() {
             // Gaps: about one value in fifty, in every numeric column.
-            columns[j].push(if s.next() % 50 == 0 { f32::NAN } else { v });
+            columns[j].push(if s.next_u64() % 50 == 0 { f32::NAN } else { v });
         }
-        columns[5].push(if s.next() % 50 == 0 { f32::NAN } else { cat });
+        columns[5].push(if s.next_u64() % 50 == 0 {
+            f32::NAN
+        } else {
+            cat
+        });
         labels.push(class);
     }
     let mut features: Vec<FeatureDef> = (0..5)
