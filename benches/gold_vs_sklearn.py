@@ -75,11 +75,12 @@ def read_gold(gold):
     return out, names, spec["classes"]
 
 
-def sklearn_seed(data, classes, seed, threads):
+def sklearn_seed(data, classes, seed, threads, max_depth=None, min_samples_leaf=1):
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.metrics import accuracy_score, f1_score
     Xtr, ytr = data["train"]
-    model = RandomForestClassifier(n_estimators=100, n_jobs=threads, random_state=seed)
+    model = RandomForestClassifier(n_estimators=100, n_jobs=threads, random_state=seed,
+                                   max_depth=max_depth, min_samples_leaf=min_samples_leaf)
     t = time.perf_counter()
     model.fit(Xtr, ytr)
     fit = time.perf_counter() - t
@@ -92,10 +93,12 @@ def sklearn_seed(data, classes, seed, threads):
     return {"seed": seed, "fit_seconds": fit, **scores}
 
 
-def forest_train_seed(gold, work, seed, threads):
+def forest_train_seed(gold, work, seed, threads, max_depth=None, min_samples_leaf=1):
     model = os.path.join(work, f"gold-seed{seed}.forest")
+    depth = ["--max-depth", str(max_depth)] if max_depth is not None else []
     out, wall = run([BIN, "fit", "--data", gold, "--out", model, "--seed", str(seed),
-                     "--threads", str(threads), "--no-oob"])
+                     "--threads", str(threads), "--no-oob", *depth,
+                     "--min-samples-leaf", str(min_samples_leaf)])
     fit = float(re.search(r"trained .* in ([0-9.]+) s", out).group(1))
     scores = {}
     for s in ("test", "val"):
@@ -123,6 +126,10 @@ def main():
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=os.path.join(ROOT, "target", "bench-gold.json"))
+    ap.add_argument("--max-depth", type=int, default=None,
+                    help="both sides' max_depth (default: unlimited, both defaults)")
+    ap.add_argument("--min-samples-leaf", type=int, default=1,
+                    help="both sides' min_samples_leaf (default 1, both defaults)")
     args = ap.parse_args()
     import numpy as np
     import pyarrow
@@ -149,8 +156,10 @@ def main():
 
         ours, theirs = [], []
         for seed in range(args.seeds):
-            ours.append(forest_train_seed(gold, tmp, seed, args.threads))
-            theirs.append(sklearn_seed(data, classes, seed, args.threads))
+            ours.append(forest_train_seed(gold, tmp, seed, args.threads,
+                                          args.max_depth, args.min_samples_leaf))
+            theirs.append(sklearn_seed(data, classes, seed, args.threads,
+                                       args.max_depth, args.min_samples_leaf))
             print(json.dumps({"forest_train": ours[-1], "sklearn": theirs[-1]}), file=sys.stderr)
             # The same rows on both sides.
             for s in ("test", "val"):
@@ -166,6 +175,7 @@ def main():
     result = {
         "data": "real week 200607, gold (etl --seed 0, split 0.7,0.15,0.15)",
         "rows": shape, "features": names, "threads": args.threads, "seeds": args.seeds,
+        "params": {"max_depth": args.max_depth, "min_samples_leaf": args.min_samples_leaf},
         "versions": {"sklearn": sklearn.__version__, "pyarrow": pyarrow.__version__,
                      "numpy": np.__version__},
         "forest_train": {"summary": summary(ours), "runs": ours},
