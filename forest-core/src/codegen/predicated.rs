@@ -27,8 +27,9 @@
 //! and the left child's offset; see [`super::tables`]). What bounds the walk
 //! is the chain of dependent loads in each walk: node, then the row's key,
 //! then the next node. So walks run side by side: for one row,
-//! `TREE_LANES` trees at a time (16: measured here, 8 lanes leave the
-//! core waiting and 24 spill registers); for a batch, [`ROW_LANES`] rows
+//! `TREE_LANES` trees at a time (up to 16, spread evenly over the groups:
+//! measured here, 8 lanes leave the core waiting and 24 spill registers);
+//! for a batch, [`ROW_LANES`] rows
 //! through the same tree (whose nodes stay in cache), in blocks of rows
 //! whose keys stay in cache while every tree visits them. The emitted
 //! source is a template: one walk over the static tables, the same for

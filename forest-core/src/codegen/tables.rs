@@ -55,6 +55,14 @@ pub fn node_words(
     Some([order_key(threshold), link | select as u32])
 }
 
+/// At most `max_lanes` trees a group, as evenly spread as the group count
+/// allows: 100 trees walk as 7 groups of 15 rather than 6 of 16 and one of
+/// 4 padded to 16, which would repeat 12 walks for nothing.
+pub fn balanced_lanes(n_trees: usize, max_lanes: usize) -> usize {
+    let groups = n_trees.div_ceil(max_lanes).max(1);
+    n_trees.div_ceil(groups).max(1)
+}
+
 /// Trees grouped for the single-row walk: `lanes` trees at a time, deepest
 /// first, so that the trees of a group have (nearly) the same depth and the
 /// group's walk, which runs as many steps as its deepest tree, wastes few.
@@ -81,7 +89,7 @@ pub(crate) fn emit(out: &mut Emitter<'_>, forest: &Forest) -> Result<(), ModelEr
     let n_trees = forest.n_trees();
     let n = forest.n_nodes();
     let depths: Vec<usize> = (0..n_trees).map(|t| forest.tree_shape(t).depth).collect();
-    let lanes = out.options().tree_lanes;
+    let lanes = balanced_lanes(n_trees, out.options().tree_lanes);
     let groups = tree_groups(&depths, lanes);
     let steps: usize = groups.iter().map(|(d, _)| d * lanes).sum();
     let needed: usize = depths.iter().sum();
@@ -177,6 +185,15 @@ mod tests {
             groups,
             vec![(5, vec![1, 3]), (3, vec![0, 4]), (1, vec![2, 2])]
         );
+    }
+
+    #[test]
+    fn lanes_spread_trees_evenly() {
+        assert_eq!(balanced_lanes(100, 16), 15);
+        assert_eq!(balanced_lanes(96, 16), 16);
+        assert_eq!(balanced_lanes(500, 16), 16);
+        assert_eq!(balanced_lanes(3, 16), 3);
+        assert_eq!(balanced_lanes(0, 16), 1);
     }
 
     #[test]
