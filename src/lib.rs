@@ -118,48 +118,40 @@ pub fn predict_batch(rows: &[Features]) -> Vec<Prediction> {
 /// Predicts for a row-major batch of feature vectors
 /// (`rows.len()` = rows × [`N_FEATURES`]).
 pub fn predict_features_batch(rows: &[f32]) -> Result<Vec<Prediction>, ModelError> {
-    if rows.len() % N_FEATURES != 0 {
-        return Err(width_error(rows.len()));
-    }
-    let rows: Vec<Features> = rows
-        .chunks_exact(N_FEATURES)
-        .map(features)
-        .collect::<Result<_, _>>()?;
-    Ok(predict_batch(&rows))
+    Ok(predict_batch(&feature_rows(rows)?))
 }
 
 /// Predicts for many baskets; fails on the first basket that cannot be
 /// encoded (only a table-row model refuses baskets).
 pub fn predict_basket_batch(baskets: &[Basket]) -> Result<Vec<Prediction>, ModelError> {
-    let rows: Vec<Features> = baskets
-        .iter()
-        .map(encode_basket)
-        .collect::<Result<_, _>>()?;
-    Ok(predict_batch(&rows))
+    Ok(predict_batch(&basket_rows(baskets)?))
 }
 
 /// Class probabilities of each basket, row-major into `out`
 /// (`baskets.len() * N_CLASSES` values, overwritten): the shape a server's
 /// batch answer takes.
 pub fn predict_proba_baskets(baskets: &[Basket], out: &mut [f32]) -> Result<(), ModelError> {
-    let rows: Vec<Features> = baskets
-        .iter()
-        .map(encode_basket)
-        .collect::<Result<_, _>>()?;
-    proba_into(&rows, out)
+    proba_into(&basket_rows(baskets)?, out)
 }
 
 /// Class probabilities of row-major feature rows (`rows.len() / N_FEATURES`
 /// rows) into `out` (`n_rows * N_CLASSES` values, overwritten).
 pub fn predict_proba_features(rows: &[f32], out: &mut [f32]) -> Result<(), ModelError> {
+    proba_into(&feature_rows(rows)?, out)
+}
+
+/// Row-major feature values as feature vectors; fails unless the length is
+/// a whole number of rows.
+fn feature_rows(rows: &[f32]) -> Result<Vec<Features>, ModelError> {
     if rows.len() % N_FEATURES != 0 {
         return Err(width_error(rows.len()));
     }
-    let rows: Vec<Features> = rows
-        .chunks_exact(N_FEATURES)
-        .map(features)
-        .collect::<Result<_, _>>()?;
-    proba_into(&rows, out)
+    rows.chunks_exact(N_FEATURES).map(features).collect()
+}
+
+/// Each basket's feature vector; fails on the first that cannot be encoded.
+fn basket_rows(baskets: &[Basket]) -> Result<Vec<Features>, ModelError> {
+    baskets.iter().map(encode_basket).collect()
 }
 
 fn proba_into(rows: &[Features], out: &mut [f32]) -> Result<(), ModelError> {

@@ -87,7 +87,8 @@ pub struct EmitOptions {
     /// The target's byte order: blobs hold native-endian numbers so that
     /// they can be viewed as typed arrays without a decoding pass.
     pub big_endian: bool,
-    /// Trees walked side by side in single-row prediction.
+    /// At most this many trees walked side by side in single-row
+    /// prediction (the emitter spreads the trees evenly over the groups).
     pub tree_lanes: usize,
     /// Rows walked side by side through one tree in batch prediction.
     pub row_lanes: usize,

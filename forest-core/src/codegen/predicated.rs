@@ -29,9 +29,9 @@
 //! then the next node. So walks run side by side: for one row,
 //! `TREE_LANES` trees at a time (up to 16, spread evenly over the groups:
 //! measured here, 8 lanes leave the core waiting and 24 spill registers);
-//! for a batch, [`ROW_LANES`] rows
-//! through the same tree (whose nodes stay in cache), in blocks of rows
-//! whose keys stay in cache while every tree visits them. The emitted
+//! for a batch, [`ROW_LANES`] rows through the same tree (whose nodes stay
+//! in cache), in blocks of rows whose keys stay in cache while every tree
+//! visits them. The emitted
 //! source is a template: one walk over the static tables, the same for
 //! every model, which is why it compiles in no time.
 //!
