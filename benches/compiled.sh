@@ -10,7 +10,8 @@
 # For each model it first measures the release build of the `forest` crate
 # (wall time and peak memory of the largest process), then runs the bench
 # and prints single-row latency, batch rows/s on one core and the ratios,
-# all from the same run. Criterion's own output goes to target/criterion.
+# all from the same run. Criterion's own output goes to criterion/ in the
+# cargo target directory.
 #
 # Usage: benches/compiled.sh [approved|large|all]   (default: all)
 # Environment: MEASURE (criterion seconds per bench, default 5),
@@ -21,7 +22,7 @@ cd "$(dirname "$0")/.."
 which=${1:-all}
 case "$which" in
     approved | large | all) ;;
-    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "unknown model set: $which (approved, large or all)" >&2; exit 2 ;;
 esac
 MEASURE=${MEASURE:-5}
