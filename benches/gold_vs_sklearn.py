@@ -20,6 +20,9 @@ and installs scikit-learn and pyarrow first.
               on the gold Parquet read with pyarrow (NaN handled natively,
               scikit-learn >= 1.4).
 
+--max-depth and --min-samples-leaf set the same parameter on both sides
+(defaults: unlimited and 1, both trainers' defaults).
+
 S runs over 0..SEEDS-1; the table gives the mean (and standard deviation)
 of accuracy and macro-F1 over the seeds, and fit times.
 """
