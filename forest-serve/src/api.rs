@@ -201,8 +201,9 @@ fn validate(baskets: &[Basket], batch: bool, max_batch: usize) -> Result<(), Api
     Ok(())
 }
 
-/// The shape of a body, through serde.
-pub(crate) fn parse_predict_serde(body: &[u8]) -> Result<PredictRequest, ApiError> {
+/// The shape of a body, through serde: the reference the fast reader
+/// ([`crate::fastjson`]) is tested and benchmarked against.
+pub fn parse_predict_serde(body: &[u8]) -> Result<PredictRequest, ApiError> {
     let parsed: PredictBody = parse_json(body)?;
     match parsed {
         PredictBody {

@@ -124,6 +124,40 @@ fn set_opt(dst: &mut Option<String>, value: Option<&str>) {
     }
 }
 
+/// Exact powers of ten: numbers of up to 15 digits take the fast path.
+const POW10: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// The length of a string's text up to its closing quote, when no escape
+/// or control character comes first. Eight bytes at a time: a byte is
+/// flagged when it is a quote, a backslash or below 0x20 (the classic
+/// "has zero byte" bit trick); a borrow can only flag bytes above a true
+/// hit, so the lowest flag is the first such byte.
+fn plain_len(rest: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |w: u64| w.wrapping_sub(ONES) & !w;
+    let mut at = 0;
+    while let Some(chunk) = rest.get(at..at + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().ok()?);
+        let flags = (zero_byte(w ^ (ONES * u64::from(b'"')))
+            | zero_byte(w ^ (ONES * u64::from(b'\\')))
+            | (w.wrapping_sub(ONES * 0x20) & !w))
+            & HIGH;
+        if flags != 0 {
+            at += flags.trailing_zeros() as usize / 8;
+            return (rest[at] == b'"').then_some(at);
+        }
+        at += 8;
+    }
+    let len = at
+        + rest[at..]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    (rest[len] == b'"').then_some(len)
+}
+
 struct Reader<'a> {
     s: &'a str,
     b: &'a [u8],
@@ -180,13 +214,7 @@ impl<'a> Reader<'a> {
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.i;
-        let rest = self.b.get(start..)?;
-        let len = rest
-            .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-        if rest[len] != b'"' {
-            return None;
-        }
+        let len = plain_len(self.b.get(start..)?)?;
         self.i = start + len + 1;
         self.s.get(start..start + len)
     }
@@ -215,31 +243,43 @@ impl<'a> Reader<'a> {
         let start = self.i;
         let b = self.b;
         let mut i = start;
-        if b.get(i) == Some(&b'-') {
+        let negative = b.get(i) == Some(&b'-');
+        if negative {
             i += 1;
         }
+        // The digits, as one integer while they fit (wrapping past that,
+        // when only the slow path below uses the text).
+        let mut mantissa = 0u64;
+        let mut digits = |i: &mut usize| {
+            let from = *i;
+            while let Some(&d @ b'0'..=b'9') = b.get(*i) {
+                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+                *i += 1;
+            }
+            *i - from
+        };
         let int_start = i;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        let int_len = i - int_start;
+        let int_len = digits(&mut i);
         if int_len == 0 || (int_len > 1 && b[int_start] == b'0') {
             return None;
         }
-        let mut integer = true;
+        let mut frac_len = 0;
         if b.get(i) == Some(&b'.') {
-            integer = false;
             i += 1;
-            let frac = i;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-            if i == frac {
+            frac_len = digits(&mut i);
+            if frac_len == 0 {
                 return None;
             }
         }
-        if let Some(b'e' | b'E') = b.get(i) {
-            integer = false;
+        let exponent = matches!(b.get(i), Some(b'e' | b'E'));
+        if !exponent && int_len + frac_len < POW10.len() {
+            // At most 15 digits: the integer and 10^frac_len are exact
+            // doubles, so one division is the correctly rounded value.
+            self.i = i;
+            let magnitude = mantissa as f64 / POW10[frac_len];
+            return Some(if negative { -magnitude } else { magnitude });
+        }
+        if exponent {
             i += 1;
             if let Some(b'+' | b'-') = b.get(i) {
                 i += 1;
@@ -254,11 +294,8 @@ impl<'a> Reader<'a> {
         }
         let text = self.s.get(start..i)?;
         self.i = i;
-        let value = if integer {
-            if text == "-0" {
-                // serde_json reads it as a float, keeping the sign.
-                -0.0
-            } else if text.starts_with('-') {
+        let value = if frac_len == 0 && !exponent {
+            if text.starts_with('-') {
                 text.parse::<i64>().ok()? as f64
             } else {
                 text.parse::<u64>().ok()? as f64
@@ -427,6 +464,32 @@ mod tests {
         format!("\"{}\"", TEXTS[r.below(TEXTS.len())])
     }
 
+    /// An edge case, or a random decimal of 1 to 22 digits (either side of
+    /// the 15-digit fast path).
+    fn number(r: &mut Rng) -> String {
+        if r.chance(50) {
+            return NUMBERS[r.below(NUMBERS.len())].to_string();
+        }
+        let digits = |r: &mut Rng, n: usize| -> String {
+            (0..n)
+                .map(|_| char::from(b'0' + r.below(10) as u8))
+                .collect()
+        };
+        let sign = if r.chance(20) { "-" } else { "" };
+        let int = if r.chance(30) {
+            "0".to_string()
+        } else {
+            let (first, more) = (1 + r.below(9), r.below(10));
+            format!("{first}{}", digits(r, more))
+        };
+        if r.chance(25) {
+            format!("{sign}{int}")
+        } else {
+            let frac = 1 + r.below(12);
+            format!("{sign}{int}.{}", digits(r, frac))
+        }
+    }
+
     fn object(r: &mut Rng, mut members: Vec<(String, String)>) -> String {
         // Shuffle the keys.
         for i in (1..members.len()).rev() {
@@ -450,7 +513,7 @@ mod tests {
             _ => {}
         }
         for k in ["quantity", "spend"] {
-            m.push((k.to_string(), NUMBERS[r.below(NUMBERS.len())].to_string()));
+            m.push((k.to_string(), number(r)));
         }
         object(r, m)
     }
@@ -582,6 +645,24 @@ mod tests {
             }
         }
         assert!(taken > 5_000, "{taken}");
+    }
+
+    #[test]
+    fn the_word_scan_finds_what_a_byte_scan_finds() {
+        let bytewise = |rest: &[u8]| {
+            let len = rest
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+            (rest[len] == b'"').then_some(len)
+        };
+        const BYTES: &[u8] = b"aZ09 ~\"\\\x00\x1f\x20\x7f\x80\xc3\xa9\xff!#";
+        let mut r = Rng::new(4);
+        for _ in 0..50_000 {
+            let text: Vec<u8> = (0..r.below(40))
+                .map(|_| BYTES[r.below(BYTES.len())])
+                .collect();
+            assert_eq!(plain_len(&text), bytewise(&text), "{text:?}");
+        }
     }
 
     #[test]
