@@ -7,10 +7,12 @@ values as NaN), scored on the same val and test rows.
 Run through gold_vs_sklearn.sh, which builds forest-train in release mode
 and installs scikit-learn and pyarrow first.
 
-  gold        `forest-train etl --seed 0` (default split 0.7/0.15/0.15) on a
+  gold        `forest-train etl --seed P` (default split 0.7/0.15/0.15) on a
               temporary raw directory holding a copy of
               ../shared/data/dunnhumby/transactions_200607.csv, into a
-              temporary lake.
+              temporary lake; P runs over 0..SPLIT_SEEDS-1 (default: 0
+              only). Each P is another split of the baskets, with its own
+              train-only priors.
   forest-train  `fit --data LAKE/gold` with default parameters (100 trees,
               gini, sqrt features, bootstrap) and --seed S, --threads 2,
               --no-oob (scikit-learn's default computes no OOB score either;
@@ -23,8 +25,15 @@ and installs scikit-learn and pyarrow first.
 --max-depth and --min-samples-leaf set the same parameter on both sides
 (defaults: unlimited and 1, both trainers' defaults).
 
-S runs over 0..SEEDS-1; the table gives the mean (and standard deviation)
-of accuracy and macro-F1 over the seeds, and fit times.
+S runs over 0..SEEDS-1 for every split; the table gives the mean (and
+standard deviation) of accuracy and macro-F1 over all runs, and fit times.
+
+With about 570 baskets each, one split's val or test accuracy carries a
+standard error near 1.8 points, and splits differ by more than the
+trainers do. So with --split-seeds above 1 the script also gives the
+paired difference (forest-train minus scikit-learn, each split's mean over
+seeds), its mean over splits and a 95% interval (Student's t): a gap is
+only a win or a loss when the interval leaves out zero.
 """
 import argparse
 import glob
@@ -112,6 +121,29 @@ def forest_train_seed(gold, work, seed, threads, max_depth=None, min_samples_lea
     return {"seed": seed, "fit_seconds": fit, "fit_wall_seconds": wall, **scores}
 
 
+# Student's t, two-sided 95%, by degrees of freedom.
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
+       9: 2.262, 10: 2.228, 15: 2.131, 20: 2.086, 30: 2.042}
+
+
+def paired(ours, theirs, split_seeds, metric):
+    """Per split, forest-train's mean minus scikit-learn's over the seeds,
+    on val+test together (weighted by rows); then their mean over splits
+    and a 95% interval."""
+    def held_out(runs, p):
+        rs = [r for r in runs if r["split_seed"] == p]
+        rows = sum(r[s]["rows"] for r in rs for s in ("test", "val"))
+        return sum(r[s][metric] * r[s]["rows"] for r in rs for s in ("test", "val")) / rows
+    diffs = [held_out(ours, p) - held_out(theirs, p) for p in range(split_seeds)]
+    mean = statistics.mean(diffs)
+    if len(diffs) < 2:
+        return {"per_split": diffs, "mean": mean}
+    df = len(diffs) - 1
+    t = T95[max(d for d in T95 if d <= df)]
+    half = t * statistics.stdev(diffs) / len(diffs) ** 0.5
+    return {"per_split": diffs, "mean": mean, "ci95": [mean - half, mean + half]}
+
+
 def summary(runs):
     def stat(values):
         values = list(values)
@@ -126,7 +158,9 @@ def summary(runs):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seeds", type=int, default=5, help="model seeds per split (default 5)")
+    ap.add_argument("--split-seeds", type=int, default=1,
+                    help="splits of the baskets, etl --seed 0..N-1 (default 1: seed 0)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=os.path.join(ROOT, "target", "bench-gold.json"))
     ap.add_argument("--max-depth", type=int, default=None,
@@ -144,40 +178,48 @@ def main():
 
     tmp = tempfile.mkdtemp(prefix="bench-gold-")
     try:
-        raw, lake = os.path.join(tmp, "raw"), os.path.join(tmp, "lake")
+        raw = os.path.join(tmp, "raw")
         os.makedirs(raw)
         shutil.copyfile(DUNNHUMBY, os.path.join(raw, os.path.basename(DUNNHUMBY)))
-        etl_out, _ = run([BIN, "etl", "--raw", raw, "--lake", lake, "--seed", "0",
-                          "--threads", str(args.threads)])
-        print(etl_out.strip(), file=sys.stderr)
-        gold = os.path.join(lake, "gold")
-        data, names, classes = read_gold(gold)
-        Xtr = data["train"][0]
-        shape = {s: len(data[s][1]) for s in data}
-        print(f"gold: {shape} rows, {len(names)} features, "
-              f"{int(np.isnan(Xtr).sum())} NaN cells in train", file=sys.stderr)
-
         ours, theirs = [], []
-        for seed in range(args.seeds):
-            ours.append(forest_train_seed(gold, tmp, seed, args.threads,
-                                          args.max_depth, args.min_samples_leaf))
-            theirs.append(sklearn_seed(data, classes, seed, args.threads,
-                                       args.max_depth, args.min_samples_leaf))
-            print(json.dumps({"forest_train": ours[-1], "sklearn": theirs[-1]}), file=sys.stderr)
-            # The same rows on both sides.
-            for s in ("test", "val"):
-                if ours[-1][s]["rows"] != theirs[-1][s]["rows"]:
-                    sys.exit(f"{s}: forest-train scored {ours[-1][s]['rows']} rows, "
-                             f"scikit-learn {theirs[-1][s]['rows']}")
-        train_rows = int(re.search(r"train (\d+)", etl_out).group(1))
-        if train_rows != shape["train"]:
-            sys.exit(f"etl reports {train_rows} train baskets, pyarrow read {shape['train']}")
+        for split_seed in range(args.split_seeds):
+            lake = os.path.join(tmp, f"lake-{split_seed}")
+            etl_out, _ = run([BIN, "etl", "--raw", raw, "--lake", lake,
+                              "--seed", str(split_seed), "--threads", str(args.threads)])
+            print(etl_out.strip(), file=sys.stderr)
+            gold = os.path.join(lake, "gold")
+            data, names, classes = read_gold(gold)
+            Xtr = data["train"][0]
+            shape = {s: len(data[s][1]) for s in data}
+            print(f"gold (split seed {split_seed}): {shape} rows, {len(names)} features, "
+                  f"{int(np.isnan(Xtr).sum())} NaN cells in train", file=sys.stderr)
+            train_rows = int(re.search(r"train (\d+)", etl_out).group(1))
+            if train_rows != shape["train"]:
+                sys.exit(f"etl reports {train_rows} train baskets, pyarrow read {shape['train']}")
+            for seed in range(args.seeds):
+                ours.append({"split_seed": split_seed,
+                             **forest_train_seed(gold, tmp, seed, args.threads,
+                                                 args.max_depth, args.min_samples_leaf)})
+                theirs.append({"split_seed": split_seed,
+                               **sklearn_seed(data, classes, seed, args.threads,
+                                              args.max_depth, args.min_samples_leaf)})
+                print(json.dumps({"forest_train": ours[-1], "sklearn": theirs[-1]}),
+                      file=sys.stderr)
+                # The same rows on both sides.
+                for s in ("test", "val"):
+                    if ours[-1][s]["rows"] != theirs[-1][s]["rows"]:
+                        sys.exit(f"{s}: forest-train scored {ours[-1][s]['rows']} rows, "
+                                 f"scikit-learn {theirs[-1][s]['rows']}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
     result = {
-        "data": "real week 200607, gold (etl --seed 0, split 0.7,0.15,0.15)",
+        "data": f"real week 200607, gold (etl --seed 0..{args.split_seeds - 1}, "
+                "split 0.7,0.15,0.15)",
         "rows": shape, "features": names, "threads": args.threads, "seeds": args.seeds,
+        "split_seeds": args.split_seeds,
+        "paired_held_out": {m: paired(ours, theirs, args.split_seeds, m)
+                            for m in ("accuracy", "macro_f1")},
         "params": {"max_depth": args.max_depth, "min_samples_leaf": args.min_samples_leaf},
         "versions": {"sklearn": sklearn.__version__, "pyarrow": pyarrow.__version__,
                      "numpy": np.__version__},
@@ -188,8 +230,8 @@ def main():
         json.dump(result, f, indent=1)
 
     print(f"real week gold: train {shape['train']}, val {shape['val']}, test {shape['test']} "
-          f"baskets, {len(names)} features; 100 trees, {args.threads} threads, "
-          f"mean ± std over seeds 0..{args.seeds - 1}")
+          f"baskets (last split), {len(names)} features; 100 trees, {args.threads} threads, "
+          f"mean ± std over split seeds 0..{args.split_seeds - 1} x seeds 0..{args.seeds - 1}")
     print(f"{'trainer':<13} {'test acc':>15} {'test macro-F1':>15} {'val acc':>15} "
           f"{'val macro-F1':>15} {'fit s':>13}")
     for name, key in (("forest-train", "forest_train"), ("scikit-learn", "sklearn")):
@@ -201,6 +243,15 @@ def main():
     print(f"forest-train minus scikit-learn, test: accuracy "
           f"{100 * (o['test_accuracy']['mean'] - k['test_accuracy']['mean']):+.2f} points, "
           f"macro-F1 {100 * (o['test_macro_f1']['mean'] - k['test_macro_f1']['mean']):+.2f} points")
+    for m, p in result["paired_held_out"].items():
+        line = (f"paired by split, val+test {m}: forest-train minus scikit-learn "
+                f"{100 * p['mean']:+.2f} points")
+        if "ci95" in p:
+            lo, hi = p["ci95"]
+            verdict = "no significant difference" if lo <= 0 <= hi else (
+                "forest-train ahead" if lo > 0 else "scikit-learn ahead")
+            line += f", 95% interval [{100 * lo:+.2f}, {100 * hi:+.2f}]: {verdict}"
+        print(line)
 
 
 if __name__ == "__main__":
