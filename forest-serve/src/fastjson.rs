@@ -48,32 +48,12 @@ pub fn parse_into(body: &[u8], out: &mut Vec<Basket>) -> Option<bool> {
     let first = p.key()?;
     let batch = first == "instances";
     if batch {
-        p.eat(b'[')?;
-        let mut n = 0;
-        p.ws();
-        if p.peek_is(b']') {
-            p.i += 1;
-        } else {
-            loop {
-                p.ws();
-                p.eat(b'{')?;
-                p.ws();
-                let key = p.key()?;
-                if n == out.len() {
-                    out.push(empty_basket());
-                }
-                p.basket_into(key, &mut out[n])?;
-                n += 1;
-                p.ws();
-                if p.peek_is(b',') {
-                    p.i += 1;
-                    continue;
-                }
-                p.eat(b']')?;
-                break;
-            }
-        }
-        out.truncate(n);
+        p.array_into(out, empty_basket, |p, basket| {
+            p.eat(b'{')?;
+            p.ws();
+            let first = p.key()?;
+            p.basket_into(first, basket)
+        })?;
         p.ws();
         p.eat(b'}')?;
     } else {
@@ -402,7 +382,7 @@ impl<'a> Reader<'a> {
                 3 => set(&mut out.basket_type, p.string()?),
                 4 => set(&mut out.dominant_mission, p.string()?),
                 5 => set_opt(&mut out.customer_price_sensitivity, p.opt_str()?),
-                _ => p.items_into(&mut out.items)?,
+                _ => p.array_into(&mut out.items, empty_item, Self::item_into)?,
             }
             Some(())
         })?;
@@ -413,31 +393,38 @@ impl<'a> Reader<'a> {
         (seen[..5].iter().all(|&s| s) && seen[6]).then_some(())
     }
 
-    fn items_into(&mut self, items: &mut Vec<Item>) -> Option<()> {
+    /// A JSON array read into `out` element by element with `read`,
+    /// reusing the elements already there and dropping those left over.
+    fn array_into<T>(
+        &mut self,
+        out: &mut Vec<T>,
+        empty: fn() -> T,
+        read: impl Fn(&mut Self, &mut T) -> Option<()>,
+    ) -> Option<()> {
         self.eat(b'[')?;
-        let mut n = 0;
         self.ws();
+        let mut n = 0;
         if self.peek_is(b']') {
             self.i += 1;
-            items.truncate(0);
-            return Some(());
-        }
-        loop {
-            self.ws();
-            if n == items.len() {
-                items.push(empty_item());
+        } else {
+            loop {
+                self.ws();
+                if n == out.len() {
+                    out.push(empty());
+                }
+                read(self, &mut out[n])?;
+                n += 1;
+                self.ws();
+                if self.peek_is(b',') {
+                    self.i += 1;
+                    continue;
+                }
+                self.eat(b']')?;
+                break;
             }
-            self.item_into(&mut items[n])?;
-            n += 1;
-            self.ws();
-            if self.peek_is(b',') {
-                self.i += 1;
-                continue;
-            }
-            self.eat(b']')?;
-            items.truncate(n);
-            return Some(());
         }
+        out.truncate(n);
+        Some(())
     }
 
     fn item_into(&mut self, out: &mut Item) -> Option<()> {

@@ -242,6 +242,15 @@ fn baskets(seed: u64, n: usize) -> Vec<Basket> {
 }
 
 /// Checks one answered prediction against the interpreter.
+/// A V2 output tensor's `data`, as the f32 probabilities it carries.
+fn f32s(data: &Value) -> Vec<f32> {
+    data.as_array()
+        .expect("a data array")
+        .iter()
+        .map(|x| x.as_f64().expect("a number") as f32)
+        .collect()
+}
+
 fn check_prediction(p: &Value, expected: &[f32], version: &str) {
     let probs = &p["probabilities"];
     let got: Vec<f32> = model::CLASSES
@@ -338,12 +347,7 @@ async fn compiled_engine_answers_what_the_interpreter_answers() {
     ] {
         let a = s.post(&infer, &json!({ "inputs": [input] })).await;
         assert_eq!(a.status, 200, "{:?}", a.body);
-        let got: Vec<f32> = a.json()["outputs"][0]["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap() as f32)
-            .collect();
+        let got = f32s(&a.json()["outputs"][0]["data"]);
         assert_eq!(got, expected);
     }
     let meta = s.get(&format!("/v2/models/{MODEL_NAME}")).await.json();
@@ -852,12 +856,7 @@ async fn open_inference_protocol() {
     let probs = &v["outputs"][0];
     assert_eq!(probs["name"], "probabilities");
     assert_eq!(probs["shape"], json!([3, 3]));
-    let got: Vec<f32> = probs["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect();
+    let got = f32s(&probs["data"]);
     assert_eq!(got, expected);
     let codes: Vec<&str> = expected
         .chunks(3)
