@@ -311,9 +311,23 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
     match serde_json::from_slice::<T>(body) {
         Ok(value) => Ok(value),
         Err(_) => {
-            let de = &mut serde_json::Deserializer::from_slice(body);
-            match serde_path_to_error::deserialize::<_, T>(de) {
-                Ok(value) => Ok(value),
+            let mut de = serde_json::Deserializer::from_slice(body);
+            match serde_path_to_error::deserialize::<_, T>(&mut de) {
+                // The value parsed, so what failed is what follows it
+                // (`{...}xyz`, `{...}{...}`): `end` names it, as
+                // `from_slice` does. Never accept it.
+                Ok(_) => Err(match de.end() {
+                    Err(e) => ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "malformed_json",
+                        format!("the body is not valid JSON: {}", shorten(&e.to_string())),
+                    ),
+                    Ok(()) => ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "malformed_json",
+                        "the body is not valid JSON",
+                    ),
+                }),
                 Err(e) => Err(json_error(e)),
             }
         }
@@ -511,5 +525,32 @@ mod tests {
             "[]",
         ));
         assert_eq!((e.code, e.field.as_deref()), ("empty_items", Some("items")));
+    }
+
+    /// Issue 15's defect: a valid body followed by more bytes was answered
+    /// 200, where serde (`from_slice`) refuses it.
+    #[test]
+    fn trailing_bytes_after_a_valid_body_are_refused_like_serde_does() {
+        let batch = format!(r#"{{"instances":[{BASKET}]}}"#);
+        for body in [
+            format!("{BASKET}xyz"),
+            format!("{BASKET}{BASKET}"),
+            format!("{BASKET} 1"),
+            format!("{batch}]"),
+            format!("{batch}{batch}"),
+        ] {
+            assert!(serde_json::from_str::<serde_json::Value>(&body).is_err());
+            let e = err(&body);
+            assert_eq!(
+                (e.status.as_u16(), e.code),
+                (400, "malformed_json"),
+                "{body}"
+            );
+            assert!(e.message.contains("trailing"), "{}", e.message);
+            let scratch = with_predict(body.as_bytes(), 4, |_, _| ()).unwrap_err();
+            assert_eq!(scratch.code, "malformed_json");
+        }
+        // Whitespace after the body is still fine, as for serde.
+        assert!(parse_predict(format!("{BASKET} \n").as_bytes(), 4).is_ok());
     }
 }
