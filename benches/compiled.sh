@@ -49,7 +49,7 @@ bench() {
 import json, pathlib, re, sys
 root = pathlib.Path(sys.argv[1])
 log = pathlib.Path(sys.argv[2]).read_text()
-groups = sorted(set(re.findall(r"^(single_row|batch|basket)/(\S+?)/", log, re.M)))
+groups = sorted(set(re.findall(r"^(single_row|batch|basket_\w+)/(\S+?)/", log, re.M)))
 model = groups[0][1] if groups else "?"
 
 def median_ns(group, engine):
@@ -68,10 +68,14 @@ for e in ("compiled", "if_else", "interpreter"):
         continue
     rows_s = 1024 / (batch[e] * 1e-9) if batch[e] else float("nan")
     print(f"{e:<12} {single[e]:>9.0f} ns {single[e] / single['compiled']:>11.2f}x {rows_s:>18,.0f}")
-basket = {e: median_ns("basket", e) for e in ("compiled", "interpreter")}
-if basket["compiled"]:
-    print(f"one basket, features included: compiled {basket['compiled']:.0f} ns, "
-          f"interpreter {basket['interpreter']:.0f} ns ({basket['interpreter'] / basket['compiled']:.2f}x)")
+for case, what in (("catalogue", "baskets of the model's catalogue, 8 lines, varying"),
+                   ("fixed", "benches/serve_basket.json (real-week codes)")):
+    basket = {e: median_ns(f"basket_{case}", e)
+              for e in ("compiled", "compiled_features_only", "interpreter")}
+    if basket["compiled"]:
+        print(f"one basket, features included, {what}: compiled {basket['compiled']:.0f} ns "
+              f"(features alone {basket['compiled_features_only']:.0f} ns), "
+              f"interpreter {basket['interpreter']:.0f} ns ({basket['interpreter'] / basket['compiled']:.2f}x)")
 EOF
 }
 

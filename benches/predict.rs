@@ -12,12 +12,18 @@
 //! thresholds (a random one per feature, nudged a little either way), so
 //! walks reach the depths real rows reach and no engine gets an easy path.
 //! The basket group runs the whole answer for one basket, features
-//! included, on `benches/serve_basket.json`.
+//! included: `catalogue` cycles through 256 baskets of 8 lines drawn
+//! from the model's own product table (each product under the categories
+//! training saw it in, one line in eight a product training never saw, as
+//! traffic for the model would look), `fixed` answers the one basket of
+//! `benches/serve_basket.json` (real-week codes, which the synthetic
+//! catalogue files under other categories: every line takes the encoder's
+//! slow path).
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use forest::{Basket, Features, N_CLASSES, N_FEATURES, N_TREES};
+use forest::{Basket, Features, Item, N_CLASSES, N_FEATURES, N_TREES};
 use forest_core::splitmix::SplitMix64;
 
 /// Rows per batch; single-row benches cycle through the same rows.
@@ -99,25 +105,92 @@ fn batch(c: &mut Criterion) {
     group.finish();
 }
 
+/// Baskets the catalogue case cycles through: enough that no predictor
+/// learns them, few enough (about 400 KB of strings) to stay in the
+/// second-level cache, as a request body just parsed is.
+const BASKETS: usize = 256;
+
+/// `BASKETS` baskets of 8 lines from the model's product table (see the
+/// module docs); `None` for a model without recorded category chains.
+fn catalogue_baskets(template: &Basket) -> Option<Vec<Basket>> {
+    let priors = forest::interpreter::model().meta.features.basket.as_ref()?;
+    let (products, above) = priors.levels.split_last()?;
+    if products.parents.is_empty() {
+        return None;
+    }
+    let code = |l: usize, p: u32| (p != u32::MAX).then(|| above[l].codes[p as usize].clone());
+    let mut rng = SplitMix64::new(0xBA5C);
+    let segments = ["LA", "MM", "UM"];
+    let baskets = (0..BASKETS)
+        .map(|_| {
+            let items = (0..8)
+                .map(|_| {
+                    let i = rng.below(products.codes.len());
+                    let chain = &products.parents[4 * i..4 * i + 4];
+                    let quantity = 1 + rng.below(4);
+                    let known = rng.below(8) != 0;
+                    Item {
+                        prod_code: if known {
+                            products.codes[i].clone()
+                        } else {
+                            format!("PRD9{:06}", rng.below(1_000_000))
+                        },
+                        prod_code_10: code(3, chain[3]).unwrap_or_default(),
+                        prod_code_20: code(2, chain[2]).unwrap_or_default(),
+                        prod_code_30: code(1, chain[1]).unwrap_or_default(),
+                        prod_code_40: code(0, chain[0]),
+                        quantity: quantity as f64,
+                        spend: quantity as f64 * (0.2 + 4.0 * rng.unit()),
+                    }
+                })
+                .collect();
+            Basket {
+                customer_price_sensitivity: Some(segments[rng.below(3)].to_string()),
+                items,
+                ..template.clone()
+            }
+        })
+        .collect();
+    Some(baskets)
+}
+
 /// A whole answer for one basket: features by the compiled encoder and the
 /// compiled walk, against the interpreter's encoder and walk.
 fn basket(c: &mut Criterion) {
     if !forest::IS_BASKET_MODEL {
         return;
     }
-    let basket: Basket = serde_json::from_str(include_str!("serve_basket.json"))
+    let fixed: Basket = serde_json::from_str(include_str!("serve_basket.json"))
         .expect("benches/serve_basket.json is a basket");
-    let mut group = c.benchmark_group(format!("basket/{}", model_id()));
-    group.bench_function("compiled", |b| {
-        b.iter(|| forest::predict_basket(black_box(&basket)).expect("a basket model"))
-    });
-    group.bench_function("interpreter", |b| {
-        b.iter(|| {
-            let x = forest::interpreter::encode_basket(black_box(&basket)).expect("a basket model");
-            forest::interpreter::predict_proba(&x)
-        })
-    });
-    group.finish();
+    let mut cases = vec![("fixed", vec![fixed.clone()])];
+    if let Some(baskets) = catalogue_baskets(&fixed) {
+        cases.push(("catalogue", baskets));
+    }
+    for (name, baskets) in cases {
+        let mut group = c.benchmark_group(format!("basket_{name}/{}", model_id()));
+        let mut at = 0;
+        group.bench_function("compiled", |b| {
+            b.iter(|| {
+                at = (at + 1) % baskets.len();
+                forest::predict_basket(black_box(&baskets[at])).expect("a basket model")
+            })
+        });
+        group.bench_function("compiled_features_only", |b| {
+            b.iter(|| {
+                at = (at + 1) % baskets.len();
+                forest::encode_basket(black_box(&baskets[at])).expect("a basket model")
+            })
+        });
+        group.bench_function("interpreter", |b| {
+            b.iter(|| {
+                at = (at + 1) % baskets.len();
+                let x = forest::interpreter::encode_basket(black_box(&baskets[at]))
+                    .expect("a basket model");
+                forest::interpreter::predict_proba(&x)
+            })
+        });
+        group.finish();
+    }
 }
 
 criterion_group!(benches, single_row, batch, basket);

@@ -30,8 +30,13 @@ use crate::model::{Metadata, Model};
 /// line-ending conversion, both of which would otherwise corrupt silently.
 pub const MAGIC: [u8; 8] = *b"\x89FOREST\n";
 
-/// The layout version this build writes and the only one it reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The layout version this build writes.
+pub const FORMAT_VERSION: u16 = 2;
+
+/// The versions this build reads. Version 2 only adds the basket spec's tag
+/// model (a metadata key that changes how baskets are encoded); a version 1
+/// file decodes as before, and one that holds a tag model is refused.
+pub const READABLE_VERSIONS: [u16; 2] = [1, 2];
 
 const HEADER_LEN: usize = 32;
 const ENTRY_LEN: usize = 24;
@@ -238,12 +243,22 @@ impl<'a> Reader<'a> {
 /// [`Model::new`] with [`ModelError::Invalid`]. Memory use is bounded by a
 /// small multiple of `bytes.len()`, whatever the header claims.
 pub fn decode(bytes: &[u8]) -> Result<Model, ModelError> {
-    let sections = read_container(bytes)?;
+    let (version, sections) = read_container(bytes)?;
 
     let meta: Metadata = serde_json::from_slice(sections[META]).map_err(|e| {
         // serde quotes offending values, which may be megabytes long.
         artifact_error(format!("section META: {}", shorten(&e.to_string())))
     })?;
+    let tagged = meta
+        .features
+        .basket
+        .as_ref()
+        .is_some_and(|b| b.tags.is_some());
+    if version == 1 && tagged {
+        return Err(artifact_error(
+            "section META: a version 1 artifact cannot hold a basket tag model (added in version 2)",
+        ));
+    }
     check_vocabularies(&meta)?;
     let n_classes = meta.classes.len();
     let n_features = meta.features.len();
@@ -292,7 +307,7 @@ pub fn decode(bytes: &[u8]) -> Result<Model, ModelError> {
 
 /// Checks the header and the section table and returns each section's bytes,
 /// indexed like [`SECTIONS`].
-fn read_container(bytes: &[u8]) -> Result<[&[u8]; 7], ModelError> {
+fn read_container(bytes: &[u8]) -> Result<(u16, [&[u8]; 7]), ModelError> {
     let len = bytes.len();
     if !bytes.starts_with(&MAGIC) {
         if len < MAGIC.len() && MAGIC.starts_with(bytes) {
@@ -307,9 +322,9 @@ fn read_container(bytes: &[u8]) -> Result<[&[u8]; 7], ModelError> {
     // deserve "upgrade" rather than "checksum mismatch".
     let mut r = Reader::at(bytes, MAGIC.len());
     let version = r.u16().map_err(|_| truncated_header(len))?;
-    if version != FORMAT_VERSION {
+    if !READABLE_VERSIONS.contains(&version) {
         return Err(artifact_error(format!(
-            "unsupported format version {version} (this build reads {FORMAT_VERSION})"
+            "unsupported format version {version} (this build reads 1 and 2)"
         )));
     }
     if len < HEADER_LEN {
@@ -431,7 +446,7 @@ fn read_container(bytes: &[u8]) -> Result<[&[u8]; 7], ModelError> {
         *slot =
             section.ok_or_else(|| artifact_error(format!("missing section {}", tag_name(i))))?;
     }
-    Ok(sections)
+    Ok((version, sections))
 }
 
 fn truncated_header(len: usize) -> ModelError {
@@ -695,10 +710,10 @@ mod tests {
         let forest = Forest::from_trees(1, 2, &[tree]).unwrap();
         let bytes = encode(&Model::new(meta, forest).unwrap());
         assert_eq!(bytes.len(), 632);
-        assert_eq!(&bytes[24..28], &[0x0c, 0xa9, 0xab, 0x5c]);
+        assert_eq!(&bytes[24..28], &[0x79, 0x4f, 0xf1, 0x0a]);
         assert_eq!(
             content_hash(&bytes),
-            "5e8a15b18f3b390b5164c3f5f6bafb813c769ab47530ec3f9f004c4445d16f23"
+            "d26151487db60fff952a40975f343e4da9a79a9859df98e769be051c6d6c24be"
         );
         assert_eq!(
             &bytes[0x220..],
@@ -743,13 +758,47 @@ mod tests {
     }
 
     #[test]
+    fn reads_version_1_files_and_refuses_tag_models_in_them() {
+        let model = small_model();
+        let mut v1 = encode(&model);
+        assert_eq!(u16::from_le_bytes([v1[8], v1[9]]), 2);
+        v1[8..10].copy_from_slice(&1u16.to_le_bytes());
+        reseal(&mut v1);
+        assert_eq!(decode(&v1).unwrap(), model);
+
+        // A tag model is version 2's: the same file declaring version 1 is
+        // refused before the spec is judged at all.
+        let mut tagged = small_model();
+        tagged.meta.features.basket = Some(crate::basket::BasketPriors {
+            global: vec![0.5, 0.5],
+            smoothing: 1.0,
+            global_log_price: 0.0,
+            levels: vec![],
+            tags: Some(crate::tags::TagModel {
+                threshold: 0.2,
+                global: vec![0.25, 0.5, 0.25],
+                segments: vec![],
+                segment_likelihood: vec![],
+            }),
+        });
+        let mut bytes = encode(&tagged);
+        bytes[8..10].copy_from_slice(&1u16.to_le_bytes());
+        reseal(&mut bytes);
+        let err = artifact_err(&bytes);
+        assert!(
+            err.contains("version 1") && err.contains("tag model"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn rejects_other_versions_before_anything_else() {
         let mut bytes = encode(&small_model());
         bytes[8..10].copy_from_slice(&7u16.to_le_bytes());
         bytes.truncate(12); // even a short file names its version
         assert_eq!(
             artifact_err(&bytes),
-            "unsupported format version 7 (this build reads 1)"
+            "unsupported format version 7 (this build reads 1 and 2)"
         );
     }
 

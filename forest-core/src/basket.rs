@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::encode::{basket_width, encode_basket_with, BasketTables};
 use crate::error::ModelError;
 use crate::feature::{FeatureDef, FeatureKind, FeatureSpec};
+use crate::tags::{TagModel, LEAN_FIELDS, N_TAGS, TAG_FIELDS};
 
 /// One line of a basket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,8 +88,8 @@ impl ProductLevel {
             ProductLevel::ProdCode10 => &item.prod_code_10,
             ProductLevel::ProdCode => &item.prod_code,
         };
-        let code = code.trim();
-        (!crate::feature::is_missing(code)).then_some(code)
+        let code = crate::feature::trim(code);
+        (!crate::feature::is_missing_trimmed(code)).then_some(code)
     }
 }
 
@@ -104,6 +105,21 @@ pub struct PriorLevel {
     /// Per code, the mean natural log of the unit price (spend / quantity)
     /// of its training lines; `None` (JSON `null`) when no line had a price.
     pub log_price: Vec<Option<f32>>,
+    /// With a tag model ([`BasketPriors::tags`]): `codes.len() * 3` numbers,
+    /// per code the distribution of the hidden tag (-1, 0, +1) of a line
+    /// whose finest known code this is (see [`crate::tags`]). Empty
+    /// without one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<f32>,
+    /// Product level only, optional: `codes.len() * 4` indices, per product
+    /// the codes of its first training line at the four levels above
+    /// ([`ProductLevel::CHAIN`] order), as indices into those levels' codes
+    /// (`u32::MAX` where the line had none or the table does not hold it).
+    /// Nothing is computed from it that the codes themselves would not
+    /// give; a compiled model precomputes the priors of a line with exactly
+    /// this chain, so that a known product costs one lookup.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parents: Vec<u32>,
 }
 
 impl PriorLevel {
@@ -124,6 +140,11 @@ pub struct BasketPriors {
     pub global_log_price: f32,
     /// One table per level, in [`ProductLevel::CHAIN`] order.
     pub levels: Vec<PriorLevel>,
+    /// The latent product-tag model ([`crate::tags`]); when present the
+    /// basket has the tag and lean features too. Specs written before it
+    /// existed have none and encode as they always did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<TagModel>,
 }
 
 /// The categorical basket fields, in feature order.
@@ -165,8 +186,9 @@ pub const PRIOR_FAMILIES: [&str; 4] = [
     "department_prior",
 ];
 
-/// The names of a basket model's features, in order, for these classes.
-pub fn feature_names(classes: &[String]) -> Vec<String> {
+/// The names of a basket model's features, in order, for these classes,
+/// with or without a tag model.
+pub fn feature_names(classes: &[String], tagged: bool) -> Vec<String> {
     let mut names: Vec<String> = CATEGORICAL_FIELDS
         .iter()
         .chain(TOTAL_FIELDS.iter())
@@ -177,6 +199,15 @@ pub fn feature_names(classes: &[String]) -> Vec<String> {
         for class in classes {
             names.push(format!("{family}_{class}"));
         }
+    }
+    if tagged {
+        names.extend(classes.iter().map(|class| format!("tag_prob_{class}")));
+        names.extend(
+            TAG_FIELDS
+                .iter()
+                .chain(LEAN_FIELDS.iter())
+                .map(|s| s.to_string()),
+        );
     }
     names
 }
@@ -267,6 +298,65 @@ impl BasketPriors {
         if !self.global_log_price.is_finite() {
             return bad("global log price must be finite".into());
         }
+        for (l, level) in self.levels.iter().enumerate() {
+            if level.parents.is_empty() {
+                continue;
+            }
+            let fits = level.level == ProductLevel::ProdCode
+                && Some(level.parents.len()) == level.codes.len().checked_mul(4)
+                && level.parents.chunks(4).all(|chain| {
+                    chain
+                        .iter()
+                        .zip(&self.levels[..4])
+                        .all(|(&p, above)| p == u32::MAX || (p as usize) < above.codes.len())
+                });
+            if !fits || l != 4 {
+                return bad(format!(
+                    "{:?}: parents must be product codes x 4 indices into the levels above",
+                    level.level
+                ));
+            }
+        }
+        let distribution = |d: &[f32]| d.iter().all(|p| p.is_finite() && (0.0..=1.0).contains(p));
+        match &self.tags {
+            None => {
+                if let Some(level) = self.levels.iter().find(|l| !l.tags.is_empty()) {
+                    return bad(format!("{:?}: tags without a tag model", level.level));
+                }
+            }
+            Some(model) => {
+                if k != N_TAGS {
+                    return bad(format!("a tag model needs {N_TAGS} classes, not {k}"));
+                }
+                if !(model.threshold > 0.0 && model.threshold < 1.0) {
+                    return bad(format!(
+                        "tag threshold {} must be in (0, 1)",
+                        model.threshold
+                    ));
+                }
+                if model.global.len() != N_TAGS || !distribution(&model.global) {
+                    return bad("global tags must be 3 probabilities".into());
+                }
+                if Some(model.segment_likelihood.len()) != model.segments.len().checked_mul(N_TAGS)
+                    || model
+                        .segment_likelihood
+                        .iter()
+                        .any(|l| !(l.is_finite() && *l > 0.0))
+                {
+                    return bad("segment likelihoods must be 3 positive numbers per segment".into());
+                }
+                for level in &self.levels {
+                    if Some(level.tags.len()) != level.codes.len().checked_mul(N_TAGS)
+                        || !distribution(&level.tags)
+                    {
+                        return bad(format!(
+                            "{:?}: tags must be codes x 3 probabilities",
+                            level.level
+                        ));
+                    }
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -280,7 +370,7 @@ impl FeatureSpec {
         vocabularies: [Vec<String>; 6],
         priors: BasketPriors,
     ) -> FeatureSpec {
-        let names = feature_names(classes);
+        let names = feature_names(classes, priors.tags.is_some());
         let mut features: Vec<FeatureDef> = CATEGORICAL_FIELDS
             .iter()
             .zip(vocabularies)
@@ -307,8 +397,14 @@ impl FeatureSpec {
             .as_ref()
             .ok_or_else(|| ModelError::Input("this model reads table rows, not baskets".into()))?;
         out.clear();
-        out.resize(basket_width(priors.n_classes()), 0.0);
+        out.resize(basket_width(priors.n_classes(), priors.tags.is_some()), 0.0);
         encode_basket_with(&SpecTables { spec: self, priors }, basket, out)
+    }
+
+    /// The encoder's tables over this spec, for a basket model.
+    pub(crate) fn basket_tables(&self) -> Option<impl BasketTables + '_> {
+        let priors = self.basket.as_ref()?;
+        Some(SpecTables { spec: self, priors })
     }
 
     /// Checks that a basket spec's features are the encoder's, in order.
@@ -317,11 +413,7 @@ impl FeatureSpec {
             return Ok(());
         };
         priors.validate()?;
-        let k = priors.n_classes();
-        let expected = CATEGORICAL_FIELDS.len()
-            + TOTAL_FIELDS.len()
-            + PRICE_FIELDS.len()
-            + PRIOR_FAMILIES.len() * k;
+        let expected = basket_width(priors.n_classes(), priors.tags.is_some());
         let fixed = CATEGORICAL_FIELDS
             .iter()
             .chain(TOTAL_FIELDS.iter())
@@ -384,6 +476,20 @@ impl BasketTables for SpecTables<'_> {
     fn log_price(&self, level: usize, index: usize) -> Option<f32> {
         self.priors.levels[level].log_price[index]
     }
+    fn tag_model(&self) -> Option<(f32, &[f32])> {
+        self.priors
+            .tags
+            .as_ref()
+            .map(|t| (t.threshold, t.global.as_slice()))
+    }
+    fn segment_likelihood(&self, segment: &str) -> Option<&[f32]> {
+        let t = self.priors.tags.as_ref()?;
+        let i = t.segments.iter().position(|s| s == segment)?;
+        Some(&t.segment_likelihood[i * N_TAGS..(i + 1) * N_TAGS])
+    }
+    fn tags(&self, level: usize, index: usize) -> &[f32] {
+        &self.priors.levels[level].tags[index * N_TAGS..(index + 1) * N_TAGS]
+    }
 }
 
 #[cfg(test)]
@@ -413,6 +519,8 @@ mod tests {
             counts: rows.iter().flat_map(|r| r.1).collect(),
             // Every known category's lines cost e^1 on average.
             log_price: rows.iter().map(|_| Some(1.0)).collect(),
+            tags: vec![],
+            parents: vec![],
         }
     }
 
@@ -428,6 +536,7 @@ mod tests {
                 level(ProductLevel::ProdCode10, &[]),
                 level(ProductLevel::ProdCode, &[("PRD0000001", [0.0, 0.0, 90.0])]),
             ],
+            tags: None,
         };
         let vocab = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         FeatureSpec::for_baskets(
@@ -460,7 +569,7 @@ mod tests {
     fn priors_chain_from_coarse_to_fine_and_fall_back() {
         let spec = spec();
         spec.validate_basket().unwrap();
-        let names = feature_names(&classes());
+        let names = feature_names(&classes(), false);
         assert_eq!(names.len(), spec.features.len());
         let mut x = Vec::new();
         // A known product in a known department, and an unknown product in an
@@ -520,6 +629,124 @@ mod tests {
             "no priced line: {x:?}"
         );
         assert!(x[12..].iter().all(|v| v.is_finite()), "{x:?}");
+    }
+
+    /// The test spec with a tag model: PRD0000001 is certainly UM, every
+    /// other code takes the global tag mix; UM shoppers double the weight of
+    /// UM products and halve that of LA ones.
+    fn tagged_spec() -> FeatureSpec {
+        let mut spec = spec();
+        let priors = spec.basket.as_mut().unwrap();
+        for level in &mut priors.levels {
+            level.tags = level.codes.iter().flat_map(|_| [0.25, 0.5, 0.25]).collect();
+        }
+        priors.levels[4].tags = vec![0.0, 0.0, 1.0];
+        priors.tags = Some(TagModel {
+            threshold: 0.21,
+            global: vec![0.25, 0.5, 0.25],
+            segments: vec!["UM".into()],
+            segment_likelihood: vec![0.5, 1.0, 2.0],
+        });
+        let priors = spec.basket.clone().unwrap();
+        FeatureSpec::for_baskets(
+            &classes(),
+            std::array::from_fn(|i| match &spec.features[i].kind {
+                FeatureKind::Categorical { vocabulary } => vocabulary.clone(),
+                FeatureKind::Numeric => vec![],
+            }),
+            priors,
+        )
+    }
+
+    #[test]
+    fn tag_features_follow_the_rule_over_the_sum_distribution() {
+        let spec = tagged_spec();
+        spec.validate_basket().unwrap();
+        let names = feature_names(&classes(), true);
+        assert_eq!(names.len(), spec.features.len());
+        assert_eq!(names.len(), basket_width(3, true));
+        let mut x = Vec::new();
+        let items = vec![
+            item("PRD0000001", "CL1", "DEP00001", 3.0),
+            item("PRD9", "CL9", "DEP9", 1.0),
+        ];
+        spec.encode_basket(&basket(items.clone()), &mut x).unwrap();
+        let at = |x: &[f32], name: &str| x[names.iter().position(|n| n == name).unwrap()];
+        // Two lines, bound floor(0.42) = 0; the sum is 1 + t, t the unknown
+        // product's tag: -1 -> 0 (MM, 0.25), 0 -> 1 (UM, 0.5), +1 -> 2 (UM).
+        assert_eq!(at(&x, "tag_prob_LA"), 0.0);
+        assert_eq!(at(&x, "tag_prob_MM"), 0.25);
+        assert_eq!(at(&x, "tag_prob_UM"), 0.75);
+        assert_eq!(at(&x, "tag_lean"), 0.5);
+        assert!((at(&x, "tag_lean_sd") - 0.5f32.sqrt() / 2.0).abs() < 1e-6);
+        assert_eq!(at(&x, "tag_confidence"), 0.75);
+        assert_eq!(at(&x, "tag_seen"), 0.5);
+        // Leans relative to the global prior's 0.25 - 0.25 = 0: the known
+        // product leans UM (0.9125 - 0.0625), the unknown one not at all.
+        assert!((at(&x, "lean_max") - 0.85).abs() < 1e-6);
+        assert_eq!(at(&x, "lean_min"), 0.0);
+        assert_eq!(at(&x, "lean_positive"), 0.5);
+        assert_eq!(at(&x, "lean_negative"), 0.0);
+        // A UM shopper: the unknown product becomes [0.125, 0.5, 0.5] / 1.125.
+        let mut b = basket(items);
+        b.customer_price_sensitivity = Some("UM".into());
+        let mut y = Vec::new();
+        spec.encode_basket(&b, &mut y).unwrap();
+        assert!((f64::from(at(&y, "tag_prob_MM")) - 0.125 / 1.125).abs() < 1e-6);
+        // A segment the model has no row for changes nothing but the
+        // customer field itself.
+        b.customer_price_sensitivity = Some("LA".into());
+        spec.encode_basket(&b, &mut y).unwrap();
+        assert_eq!(x[6..], y[6..]);
+        // The untagged part of the vector is the plain encoder's.
+        let mut plain = Vec::new();
+        self::spec()
+            .encode_basket(&basket(b.items.clone()), &mut plain)
+            .unwrap();
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&x[..plain.len()]), bits(&plain));
+    }
+
+    #[test]
+    fn lines_of_one_product_share_its_tag() {
+        let spec = tagged_spec();
+        let names = feature_names(&classes(), true);
+        let at = |x: &[f32], name: &str| x[names.iter().position(|n| n == name).unwrap()];
+        let mut x = Vec::new();
+        // Three lines, two of one unknown product: the sum is 2t + u, not
+        // three independent tags. bound floor(0.63) = 0, so the basket is
+        // MM only when 2t + u = 0: (t, u) = (0, 0) with 0.5 * 0.5.
+        let items = vec![
+            item("PRD7", "CL9", "DEP9", 1.0),
+            item("PRD7", "CL9", "DEP9", 1.0),
+            item("PRD8", "CL9", "DEP9", 1.0),
+        ];
+        spec.encode_basket(&basket(items), &mut x).unwrap();
+        assert_eq!(at(&x, "tag_prob_MM"), 0.25);
+        assert_eq!(at(&x, "tag_prob_LA"), 0.375);
+    }
+
+    #[test]
+    fn broken_tag_tables_are_rejected() {
+        let mut spec = tagged_spec();
+        spec.basket.as_mut().unwrap().levels[4].tags.pop();
+        assert!(spec.validate_basket().is_err());
+        let mut spec = tagged_spec();
+        spec.basket
+            .as_mut()
+            .unwrap()
+            .tags
+            .as_mut()
+            .unwrap()
+            .threshold = 1.5;
+        assert!(spec.validate_basket().is_err());
+        let mut spec = tagged_spec();
+        spec.basket.as_mut().unwrap().levels[4].tags[0] = f32::NAN;
+        assert!(spec.validate_basket().is_err());
+        // Tags without a model: the features would not match the layout.
+        let mut spec = tagged_spec();
+        spec.basket.as_mut().unwrap().tags = None;
+        assert!(spec.validate_basket().is_err());
     }
 
     #[test]

@@ -45,7 +45,26 @@ pub const MISSING_TOKENS: [&str; 5] = ["", "NA", "NaN", "nan", "null"];
 
 /// Whether a raw text value stands for a missing value.
 pub fn is_missing(raw: &str) -> bool {
-    MISSING_TOKENS.contains(&raw.trim())
+    is_missing_trimmed(trim(raw))
+}
+
+/// [`is_missing`] for a value already trimmed.
+#[inline]
+pub fn is_missing_trimmed(trimmed: &str) -> bool {
+    // The tokens are at most 4 bytes: longer values need no comparison.
+    trimmed.len() <= 4 && MISSING_TOKENS.contains(&trimmed)
+}
+
+/// `str::trim`, with a shortcut for the usual case: a value that starts
+/// and ends with an ASCII letter or digit has no whitespace to trim, so it
+/// is returned as it is without the Unicode scan (the same result).
+#[inline]
+pub fn trim(raw: &str) -> &str {
+    let b = raw.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(f), Some(l)) if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric() => raw,
+        _ => raw.trim(),
+    }
 }
 
 impl FeatureDef {

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod model;
 pub mod predict;
 pub mod splitmix;
+pub mod tags;
 
 pub use basket::{Basket, BasketPriors, Item};
 pub use encode::BasketTables;

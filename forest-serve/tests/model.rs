@@ -5,6 +5,7 @@
 
 use forest_core::basket::{PriorLevel, ProductLevel};
 use forest_core::splitmix::SplitMix64;
+use forest_core::tags::TagModel;
 use forest_core::{
     Basket, BasketPriors, FeatureKind, FeatureSpec, Forest, Item, Metadata, Model, Node,
     TrainingInfo,
@@ -54,11 +55,20 @@ fn priors(rng: &mut Rng) -> BasketPriors {
                 .iter()
                 .map(|_| Some((rng.unit() * 2.0 - 0.5) as f32))
                 .collect();
+            let tags = (0..codes.len())
+                .flat_map(|_| {
+                    let raw: Vec<f64> = (0..3).map(|_| rng.unit() + 0.01).collect();
+                    let sum: f64 = raw.iter().sum();
+                    raw.into_iter().map(move |v| (v / sum) as f32)
+                })
+                .collect();
             PriorLevel {
                 level,
                 codes,
                 counts,
                 log_price,
+                tags,
+                parents: Vec::new(),
             }
         })
         .collect();
@@ -67,6 +77,12 @@ fn priors(rng: &mut Rng) -> BasketPriors {
         smoothing: 10.0,
         global_log_price: 0.4,
         levels,
+        tags: Some(TagModel {
+            threshold: 0.21,
+            global: vec![0.25, 0.5, 0.25],
+            segments: strings(&["LA", "MM", "UM"]),
+            segment_likelihood: vec![2.0, 1.0, 0.5, 1.0, 1.5, 1.0, 0.5, 1.0, 2.0],
+        }),
     }
 }
 

@@ -68,7 +68,8 @@ pub static BASKET: Option<{core}::codegen::runtime::StaticBasket<'static>> = Non
             "/// Product level {l} ({:?}): codes, class counts, mean log prices.
 static LEVEL_{l}_CODES: [&str; {n}] = [{}];
 static LEVEL_{l}_COUNTS: [f32; {}] = [{}];
-static LEVEL_{l}_LOG_PRICE: [Option<f32>; {n}] = [{}];",
+static LEVEL_{l}_LOG_PRICE: [Option<f32>; {n}] = [{}];
+static LEVEL_{l}_TAGS: [f32; {}] = [{}];",
             level.level,
             list(&level.codes, 8, |c| str_lit(c)),
             level.counts.len(),
@@ -77,6 +78,8 @@ static LEVEL_{l}_LOG_PRICE: [Option<f32>; {n}] = [{}];",
                 Some(p) => format!("Some({})", f32_lit(*p)),
                 None => "None".into(),
             }),
+            level.tags.len(),
+            list(&level.tags, 12, |t| f32_lit(*t)),
         ));
         let hash = match (n >= PERFECT_HASH_MIN)
             .then(|| phf::build(&level.codes))
@@ -104,11 +107,13 @@ static LEVEL_{l}_SLOTS: [u32; {}] = [{}];",
             codes: &LEVEL_{l}_CODES,
             counts: &LEVEL_{l}_COUNTS,
             log_price: &LEVEL_{l}_LOG_PRICE,
+            tags: &LEVEL_{l}_TAGS,
             hash: {hash},
         }}",
             level.level
         ));
     }
+    let cache = emit_cache(out, model);
     out.line(&format!(
         "/// The basket encoder's tables.
 pub static BASKET: Option<{core}::codegen::runtime::StaticBasket<'static>> =
@@ -120,6 +125,10 @@ pub static BASKET: Option<{core}::codegen::runtime::StaticBasket<'static>> =
         levels: &[
         {levels}
         ],
+        tags: {tags},
+        segments: &[{segments}],
+        segment_likelihood: &[{segment_likelihood}],
+        cache: {cache},
     }});
 ",
         vocabularies = (0..6)
@@ -130,5 +139,85 @@ pub static BASKET: Option<{core}::codegen::runtime::StaticBasket<'static>> =
         smoothing = f32_lit(priors.smoothing),
         global_log_price = f32_lit(priors.global_log_price),
         levels = levels.join(",\n        "),
+        tags = match &priors.tags {
+            Some(t) => format!(
+                "Some(({}, &[{}]))",
+                f32_lit(t.threshold),
+                list(&t.global, 3, |g| f32_lit(*g))
+            ),
+            None => "None".into(),
+        },
+        cache = match cache {
+            true => format!(
+                "Some({core}::codegen::runtime::StaticCache {{ parents: &PRODUCT_PARENTS, values: &PRODUCT_CACHE }})"
+            ),
+            false => "None".into(),
+        },
+        segments = priors
+            .tags
+            .as_ref()
+            .map_or(String::new(), |t| list(&t.segments, 8, |s| str_lit(s))),
+        segment_likelihood = priors.tags.as_ref().map_or(String::new(), |t| list(
+            &t.segment_likelihood,
+            12,
+            |l| f32_lit(*l)
+        )),
     ));
+}
+
+/// Emits `PRODUCT_PARENTS` and `PRODUCT_CACHE` when the spec records the
+/// products' category chains: per product, the priors
+/// [`line_priors`](crate::encode::line_priors) computes for a line with
+/// exactly that chain, by forest-core's own encoder over the spec's tables,
+/// so a cache hit gives the bits a miss would compute. Returns whether it
+/// emitted them.
+fn emit_cache(out: &mut Emitter<'_>, model: &Model) -> bool {
+    let spec = &model.meta.features;
+    let (Some(priors), Some(tables)) = (&spec.basket, spec.basket_tables()) else {
+        return false;
+    };
+    let Some((products, above)) = priors.levels.split_last() else {
+        return false;
+    };
+    if products.parents.is_empty() {
+        return false;
+    }
+    let code = |l: usize, p: u32| -> String {
+        if p == u32::MAX {
+            String::new()
+        } else {
+            above[l].codes[p as usize].clone()
+        }
+    };
+    let mut values = Vec::new();
+    for (i, chain) in products.parents.chunks(4).enumerate() {
+        let item = crate::basket::Item {
+            prod_code: products.codes[i].clone(),
+            prod_code_10: code(3, chain[3]),
+            prod_code_20: code(2, chain[2]),
+            prod_code_30: code(1, chain[1]),
+            prod_code_40: Some(code(0, chain[0])),
+            quantity: 1.0,
+            spend: 1.0,
+        };
+        values.extend(crate::encode::line_priors(&tables, &item));
+    }
+    let parents = out.u32_blob(products.parents.iter().copied());
+    out.blob_array(
+        "PRODUCT_PARENTS",
+        "Per product, its recorded codes at the four levels above, as indices (u32::MAX: none).",
+        "u32",
+        products.parents.len(),
+        parents,
+    );
+    let count = values.len();
+    let bits = out.u64_blob(values.into_iter().map(f64::to_bits));
+    out.blob_array(
+        "PRODUCT_CACHE",
+        "Per product, the priors of a line with its recorded chain: product prior, department prior, reference log price.",
+        "f64",
+        count,
+        bits,
+    );
+    true
 }

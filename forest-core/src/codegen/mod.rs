@@ -213,6 +213,18 @@ impl Emitter<'_> {
         });
     }
 
+    fn u64_blob(&self, xs: impl Iterator<Item = u64>) -> Vec<u8> {
+        let big = self.options.big_endian;
+        xs.flat_map(|x| {
+            if big {
+                x.to_be_bytes()
+            } else {
+                x.to_le_bytes()
+            }
+        })
+        .collect()
+    }
+
     fn u32_blob(&self, xs: impl Iterator<Item = u32>) -> Vec<u8> {
         let big = self.options.big_endian;
         xs.flat_map(|x| {

@@ -9,8 +9,8 @@
 //! [`encode_basket_with`]: crate::encode::encode_basket_with
 
 use super::phf::PerfectHash;
-use crate::basket::ProductLevel;
-use crate::encode::BasketTables;
+use crate::basket::{Item, ProductLevel};
+use crate::encode::{BasketTables, CachedLine};
 use crate::error::ModelError;
 use crate::feature::{category_code, encode_value};
 
@@ -79,6 +79,25 @@ pub struct StaticBasket<'a> {
     pub global_log_price: f32,
     /// In [`ProductLevel::CHAIN`] order.
     pub levels: &'a [StaticLevel<'a>],
+    /// The tag model's threshold and global tag distribution, if the model
+    /// has one ([`crate::tags`]).
+    pub tags: Option<(f32, &'a [f32])>,
+    /// The tag model's customer segments and their likelihood rows.
+    pub segments: &'a [&'a str],
+    pub segment_likelihood: &'a [f32],
+    /// Precomputed priors of known products, when the spec records their
+    /// category chains.
+    pub cache: Option<StaticCache<'a>>,
+}
+
+/// Per product of the product level: its recorded chain (`parents`, 4 a
+/// product, as in the spec) and the priors a line with exactly that chain
+/// gets (`values`, `2k + 1` a product, from
+/// [`line_priors`](crate::encode::line_priors)).
+#[derive(Debug, Clone, Copy)]
+pub struct StaticCache<'a> {
+    pub parents: &'a [u32],
+    pub values: &'a [f64],
 }
 
 /// One product level's prior table, borrowed.
@@ -90,6 +109,8 @@ pub struct StaticLevel<'a> {
     /// `codes.len() * n_classes` basket counts.
     pub counts: &'a [f32],
     pub log_price: &'a [Option<f32>],
+    /// `codes.len() * 3` tag probabilities with a tag model, else empty.
+    pub tags: &'a [f32],
     /// A perfect hash over `codes`; without one, lookups binary-search.
     pub hash: Option<PerfectHash<'a>>,
 }
@@ -134,6 +155,39 @@ impl BasketTables for StaticBasket<'_> {
     }
     fn log_price(&self, level: usize, index: usize) -> Option<f32> {
         self.levels[level].log_price[index]
+    }
+    fn tag_model(&self) -> Option<(f32, &[f32])> {
+        self.tags
+    }
+    fn tags(&self, level: usize, index: usize) -> &[f32] {
+        &self.levels[level].tags[index * 3..index * 3 + 3]
+    }
+    fn segment_likelihood(&self, segment: &str) -> Option<&[f32]> {
+        let i = self.segments.iter().position(|s| *s == segment)?;
+        Some(&self.segment_likelihood[i * 3..i * 3 + 3])
+    }
+    #[inline]
+    fn cached_line(&self, item: &Item) -> Option<CachedLine<'_>> {
+        let cache = self.cache.as_ref()?;
+        let (above, products) = self.levels.split_at(self.levels.len().checked_sub(1)?);
+        let i = products[0].find(ProductLevel::ProdCode.code(item)?)?;
+        let chain = cache.parents.get(4 * i..4 * i + 4)?;
+        // The cached priors hold for an item whose codes the level-by-level
+        // walk would find exactly where the chain says: the chain's code at
+        // each level, or none the table holds where the chain has none.
+        for (level, &parent) in above.iter().zip(chain) {
+            match (parent, level.level.code(item)) {
+                (u32::MAX, None) => {}
+                (u32::MAX, Some(code)) if level.find(code).is_none() => {}
+                (p, Some(code)) if p != u32::MAX && level.codes[p as usize] == code => {}
+                _ => return None,
+            }
+        }
+        let width = 2 * self.global.len() + 1;
+        Some(CachedLine {
+            values: cache.values.get(i * width..(i + 1) * width)?,
+            product: i,
+        })
     }
 }
 

@@ -29,6 +29,10 @@ pub struct EtlArgs {
     /// Pseudo-count pulling a product's prior towards its category's.
     #[arg(long, default_value_t = 10.0)]
     pub smoothing: f32,
+    /// Leave out the latent product-tag model and its features (the
+    /// feature layout of gold tables made before it existed).
+    #[arg(long)]
+    pub no_tags: bool,
     /// Worker threads (default: all cores). The output is the same for any value.
     #[arg(long)]
     pub threads: Option<usize>,
@@ -124,6 +128,7 @@ pub fn cmd_etl(a: &EtlArgs) -> Result<()> {
         seed: a.seed,
         split: a.split,
         smoothing: a.smoothing,
+        tags: (!a.no_tags).then(etl::tags::TagConfig::default),
     };
     let report = etl::run(&raw, &lake, &config, &|line| eprintln!("  {line}"))?;
     println!(

@@ -273,6 +273,7 @@ pub fn cmd_inspect(a: &InspectArgs) -> Result<()> {
         .collect();
     top.sort_by(|x, y| y.1.total_cmp(&x.1));
     top.truncate(a.top);
+    let encoder = model.meta.features.basket.as_ref().map(encoder_summary);
     let summary = serde_json::json!({
         "file": a.model.display().to_string(),
         "bytes": bytes.len(),
@@ -288,6 +289,7 @@ pub fn cmd_inspect(a: &InspectArgs) -> Result<()> {
             "max": depths.iter().max(),
         },
         "top_features": top.iter().map(|(n, v)| serde_json::json!({"feature": n, "importance": v})).collect::<Vec<_>>(),
+        "basket_encoder": encoder,
         "metadata": {
             "label": model.meta.label,
             "params": model.meta.params,
@@ -332,11 +334,60 @@ pub fn cmd_inspect(a: &InspectArgs) -> Result<()> {
         depths.iter().sum::<usize>() as f64 / depths.len() as f64,
         depths.iter().max().unwrap_or(&0)
     );
+    if let Some(encoder) = &encoder {
+        let levels: Vec<String> = encoder["levels"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| format!("{} {}", l["level"].as_str().unwrap_or("?"), l["codes"]))
+            .collect();
+        println!("  basket encoder: codes per level: {}", levels.join(", "));
+        match &encoder["tag_model"] {
+            serde_json::Value::Null => println!("  tag model  none (a version 1 basket encoder)"),
+            t => println!(
+                "  tag model  threshold {}, {} product posteriors, {} category mixes, {} tag numbers ({} bytes as f32)",
+                t["threshold"], t["products"], t["categories"], t["numbers"], t["bytes"]
+            ),
+        }
+    }
     println!("  top features (mean decrease in impurity):");
     for (name, v) in top {
         println!("    {name:<30} {v:.4}");
     }
     Ok(())
+}
+
+/// What a basket model's encoder carries: codes per product level and the
+/// tag model's tables.
+fn encoder_summary(priors: &forest_core::BasketPriors) -> serde_json::Value {
+    use forest_core::basket::ProductLevel;
+    let levels: Vec<_> = priors
+        .levels
+        .iter()
+        .map(|l| serde_json::json!({"level": l.level, "codes": l.codes.len()}))
+        .collect();
+    let tag_model = priors.tags.as_ref().map(|t| {
+        let count = |product: bool| -> usize {
+            priors
+                .levels
+                .iter()
+                .filter(|l| (l.level == ProductLevel::ProdCode) == product)
+                .map(|l| l.tags.len() / 3)
+                .sum()
+        };
+        let numbers: usize = priors.levels.iter().map(|l| l.tags.len()).sum::<usize>()
+            + t.global.len()
+            + t.segment_likelihood.len();
+        serde_json::json!({
+            "threshold": t.threshold,
+            "products": count(true),
+            "categories": count(false),
+            "segments": t.segments,
+            "numbers": numbers,
+            "bytes": 4 * numbers,
+        })
+    });
+    serde_json::json!({"levels": levels, "tag_model": tag_model})
 }
 
 /// Builds the evaluation report and writes its files into `dir`, each one

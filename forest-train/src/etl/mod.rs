@@ -20,6 +20,7 @@ mod parquet_io;
 pub mod priors;
 pub mod raw;
 pub mod silver;
+pub mod tags;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -34,6 +35,7 @@ use crate::lake::{Lake, LakeError};
 use baskets::{assemble, key_kind, KeyKind, LabelledBasket};
 use gold::{GoldRow, GoldSpec, Split};
 use priors::{class_index, PriorStats, CLASSES, FOLDS};
+use tags::{TagConfig, TagData, TagTables};
 
 #[derive(Debug, Error)]
 pub enum EtlError {
@@ -54,6 +56,10 @@ pub struct EtlConfig {
     pub split: [f64; 3],
     /// Pseudo-count pulling a product's prior towards its category's.
     pub smoothing: f32,
+    /// The latent product-tag model's settings; `None` leaves it (and its
+    /// features) out, which gives the feature layout of specs written
+    /// before it existed.
+    pub tags: Option<TagConfig>,
 }
 
 impl Default for EtlConfig {
@@ -62,6 +68,7 @@ impl Default for EtlConfig {
             seed: 0,
             split: [0.7, 0.15, 0.15],
             smoothing: 10.0,
+            tags: Some(TagConfig::default()),
         }
     }
 }
@@ -123,6 +130,10 @@ pub struct EtlReport {
     pub unlabelled_baskets: u64,
     /// Baskets whose lines disagreed on the label.
     pub label_conflicts: u64,
+    /// The tag model fitted on all training baskets (the one in the spec),
+    /// when the run fits one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag_model: Option<TagTables>,
     pub seconds: f64,
 }
 
@@ -212,6 +223,7 @@ pub fn run(
         .map(|&week| {
             let baskets = week_baskets(lake, week)?;
             let mut stats = PriorStats::default();
+            let mut tag_data = TagData::default();
             let mut by_split = BTreeMap::new();
             let (mut unlabelled, mut conflicts) = (0, 0);
             for b in &baskets.1 {
@@ -224,11 +236,15 @@ pub fn run(
                 *by_split.entry(split.name().to_string()).or_insert(0) += 1;
                 if split == Split::Train {
                     stats.add(&b.basket, class, fold);
+                    if config.tags.is_some() {
+                        tag_data.add(&b.basket, class, fold);
+                    }
                 }
             }
             let lines = baskets.1.iter().map(|b| b.basket.items.len() as u64).sum();
             Ok(WeekCounts {
                 stats,
+                tag_data,
                 report: WeekReport {
                     week,
                     lines,
@@ -242,8 +258,10 @@ pub fn run(
         })
         .collect::<Result<_, EtlError>>()?;
     let mut stats = PriorStats::default();
+    let mut tag_data = TagData::default();
     for week in counted {
         stats.merge(week.stats);
+        tag_data.merge(week.tag_data);
         report.weeks.push(week.report);
         for (k, v) in week.by_split {
             *report.baskets.entry(k).or_insert(0) += v;
@@ -258,11 +276,42 @@ pub fn run(
         )));
     }
 
+    // The tag model on all training baskets, and one per fold left out
+    // for the training baskets' own features; each fit is one task.
+    let tag_fits: Vec<Option<TagTables>> = match &config.tags {
+        Some(tag_config) => {
+            progress("tag model: fitting on the training baskets (all, and each fold left out)");
+            let index = tag_data.index();
+            let bracket = index.choose_bracket(tag_config, config.seed);
+            progress(&format!(
+                "tag model: threshold between {:.4} and {:.4}",
+                bracket.lo, bracket.hi
+            ));
+            let excluded: Vec<Option<usize>> =
+                std::iter::once(None).chain((0..FOLDS).map(Some)).collect();
+            excluded
+                .par_iter()
+                .map(|&fold| Some(index.fit(fold, bracket, tag_config, config.seed)))
+                .collect()
+        }
+        None => vec![None; FOLDS + 1],
+    };
+    if let Some(t) = &tag_fits[0] {
+        progress(&format!(
+            "tag model: {} products over {} baskets, threshold {}, rule fits {:.1}% of them",
+            t.products,
+            t.baskets,
+            t.threshold,
+            100.0 * t.rule_fit
+        ));
+    }
+    report.tag_model = tag_fits[0].clone();
+
     // The spec that travels with the model, and one per fold for the
     // training baskets' own features.
-    let spec = stats.spec(None, config.smoothing);
+    let spec = stats.spec(None, config.smoothing, tag_fits[0].as_ref());
     let fold_specs: Vec<_> = (0..FOLDS)
-        .map(|f| stats.spec(Some(f), config.smoothing))
+        .map(|f| stats.spec(Some(f), config.smoothing, tag_fits[f + 1].as_ref()))
         .collect();
 
     // Pass 2 over silver: encode and write gold.
@@ -335,6 +384,7 @@ fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, EtlError> {
 /// What the first pass learns from one week.
 struct WeekCounts {
     stats: PriorStats,
+    tag_data: TagData,
     report: WeekReport,
     by_split: BTreeMap<String, u64>,
     unlabelled: u64,

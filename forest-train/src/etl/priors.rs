@@ -11,7 +11,10 @@
 use std::collections::{BTreeSet, HashMap};
 
 use forest_core::basket::{BasketPriors, PriorLevel, ProductLevel, CATEGORICAL_FIELDS};
+use forest_core::tags::TagModel;
 use forest_core::{Basket, FeatureSpec};
+
+use super::tags::TagTables;
 
 /// Folds of the out-of-fold encoding.
 pub const FOLDS: usize = 5;
@@ -35,6 +38,8 @@ pub struct PriorStats {
     all_prices: (f64, u64),
     global: [f32; FOLDS * 3],
     vocab: [BTreeSet<String>; 6],
+    /// Per product, its codes at the four levels above on its first line.
+    chains: HashMap<String, [Option<String>; 4]>,
 }
 
 impl PriorStats {
@@ -54,6 +59,16 @@ impl PriorStats {
                     let slot = prices.entry(code.to_string()).or_insert((0.0, 0));
                     slot.0 += log_price;
                     slot.1 += 1;
+                }
+            }
+        }
+        for item in &basket.items {
+            if let Some(code) = ProductLevel::ProdCode.code(item) {
+                if !self.chains.contains_key(code) {
+                    let chain = std::array::from_fn(|l| {
+                        ProductLevel::CHAIN[l].code(item).map(str::to_string)
+                    });
+                    self.chains.insert(code.to_string(), chain);
                 }
             }
         }
@@ -107,6 +122,10 @@ impl PriorStats {
         for (mine, theirs) in self.vocab.iter_mut().zip(other.vocab) {
             mine.extend(theirs);
         }
+        // First seen wins: the caller merges weeks in order.
+        for (code, chain) in other.chains {
+            self.chains.entry(code).or_insert(chain);
+        }
     }
 
     /// Training baskets counted per class, over all folds.
@@ -120,8 +139,14 @@ impl PriorStats {
         out
     }
 
-    /// The feature spec from all folds but `exclude` (all when `None`).
-    pub fn spec(&self, exclude: Option<usize>, smoothing: f32) -> FeatureSpec {
+    /// The feature spec from all folds but `exclude` (all when `None`),
+    /// with the tag model fitted on the same baskets when there is one.
+    pub fn spec(
+        &self,
+        exclude: Option<usize>,
+        smoothing: f32,
+        tags: Option<&TagTables>,
+    ) -> FeatureSpec {
         let k = CLASSES.len();
         let sum = |counts: &[f32; FOLDS * 3]| -> [f32; 3] {
             let mut out = [0.0; 3];
@@ -139,7 +164,8 @@ impl PriorStats {
             .iter()
             .zip(&self.prices)
             .zip(ProductLevel::CHAIN)
-            .map(|((counts, prices), level)| {
+            .enumerate()
+            .map(|(l, ((counts, prices), level))| {
                 let mut rows: Vec<(&String, [f32; 3])> = counts
                     .iter()
                     .map(|(code, c)| (code, sum(c)))
@@ -153,14 +179,39 @@ impl PriorStats {
                         _ => None,
                     })
                     .collect();
+                // A code the tag model has no product under (its lines
+                // had no product code) takes the global tag mix.
+                let tag_rows = tags.map_or(Vec::new(), |t| {
+                    rows.iter()
+                        .flat_map(|r| *t.levels[l].get(r.0).unwrap_or(&t.global))
+                        .collect()
+                });
                 PriorLevel {
                     level,
                     codes: rows.iter().map(|r| r.0.clone()).collect(),
                     counts: rows.iter().flat_map(|r| r.1).collect(),
                     log_price,
+                    tags: tag_rows,
+                    parents: Vec::new(),
                 }
             })
-            .collect();
+            .collect::<Vec<PriorLevel>>();
+        let mut levels = levels;
+        if let Some((products, above)) = levels.split_last_mut() {
+            let index = |l: usize, code: &Option<String>| -> u32 {
+                code.as_deref()
+                    .and_then(|c| above[l].codes.binary_search_by(|x| x.as_str().cmp(c)).ok())
+                    .map_or(u32::MAX, |i| i as u32)
+            };
+            products.parents = products
+                .codes
+                .iter()
+                .flat_map(|code| {
+                    let chain = self.chains.get(code);
+                    (0..4).map(move |l| chain.map_or(u32::MAX, |c| index(l, &c[l])))
+                })
+                .collect();
+        }
         let priors = BasketPriors {
             global: global
                 .iter()
@@ -179,6 +230,12 @@ impl PriorStats {
                 0.0
             },
             levels,
+            tags: tags.map(|t| TagModel {
+                threshold: t.threshold,
+                global: t.global.to_vec(),
+                segments: CLASSES.iter().map(|c| c.to_string()).collect(),
+                segment_likelihood: t.segment_likelihood.iter().flatten().copied().collect(),
+            }),
         };
         let vocabularies: [Vec<String>; 6] =
             std::array::from_fn(|i| self.vocab[i].iter().cloned().collect());
