@@ -20,7 +20,7 @@ use csv::{ByteRecord, Position, ReaderBuilder};
 use forest_core::feature::{is_missing, parse_number, shorten};
 use forest_core::{FeatureDef, FeatureKind, FeatureSpec};
 
-use crate::dataset::Dataset;
+use forest_learn::Dataset;
 use crate::error::DataError;
 
 /// An open CSV file with its header resolved.

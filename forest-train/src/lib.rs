@@ -27,26 +27,15 @@
 //! [`params`] holds the hyper-parameters, [`error`] the data errors and
 //! [`fsutil`] the atomic file write the commands share.
 
-pub mod binning;
 pub mod csv_input;
-pub mod dataset;
 pub mod error;
 pub mod etl;
 pub mod fsutil;
-pub mod importance;
 pub mod input;
 pub mod lake;
-pub mod merge;
-pub mod params;
 pub mod registry;
 pub mod report;
 pub mod sagemaker;
-pub mod split;
 pub mod synth;
-pub mod train;
-pub mod tree;
 
-pub use dataset::Dataset;
 pub use error::DataError;
-pub use params::{ClassWeight, Criterion, ForestParams, MaxFeatures, MaxSamples};
-pub use train::{fit, fit_trees, tree_seed, FitReport, TrainError};

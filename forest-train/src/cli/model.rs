@@ -9,9 +9,9 @@ use clap::Args;
 use forest_core::{artifact, metrics, Model};
 use forest_train::etl::gold::Split;
 use forest_train::fsutil::write_atomically;
-use forest_train::importance::permutation_importance;
+use forest_learn::permutation_importance;
 use forest_train::input::Source;
-use forest_train::{fit, ClassWeight, Criterion, ForestParams, MaxFeatures, MaxSamples};
+use forest_learn::{fit, ClassWeight, Criterion, ForestParams, MaxFeatures, MaxSamples};
 
 use super::S3Args;
 
@@ -399,7 +399,7 @@ fn write_report(
     model: &Model,
     evaluation: &metrics::Evaluation,
     data_description: &str,
-    permutation: Option<&[forest_train::importance::PermutationImportance]>,
+    permutation: Option<&[forest_learn::PermutationImportance]>,
 ) -> Result<()> {
     use forest_train::report::{build_report, ReportInput};
 

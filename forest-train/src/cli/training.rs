@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use forest_core::artifact;
 use forest_train::fsutil::write_atomically;
-use forest_train::merge::merge;
+use forest_learn::merge;
 use forest_train::sagemaker::entrypoint::{self, DEFAULT_ROOT};
 use forest_train::sagemaker::jobs::{self, Backoff, JobSpec};
 use forest_train::sagemaker::{self, SageMaker};

@@ -13,7 +13,7 @@ use forest_core::FeatureSpec;
 use serde::{Deserialize, Serialize};
 
 use super::parquet_io::{from_parquet, to_parquet};
-use crate::dataset::Dataset;
+use forest_learn::Dataset;
 
 /// The label column of the gold table and of basket models.
 pub const LABEL: &str = "BASKET_PRICE_SENSITIVITY";

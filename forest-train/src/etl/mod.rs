@@ -30,7 +30,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::dataset::Dataset;
+use forest_learn::Dataset;
 use crate::lake::{Lake, LakeError};
 use baskets::{assemble, key_kind, KeyKind, LabelledBasket};
 use gold::{GoldRow, GoldSpec, Split};

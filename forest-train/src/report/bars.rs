@@ -11,7 +11,7 @@ use super::draw::{
     MUTED, PERM_BAR,
 };
 use super::{finite, Ranked, ReportInput, TOP_FEATURES};
-use crate::importance::PermutationImportance;
+use forest_learn::PermutationImportance;
 
 /// One bar of a horizontal bar chart.
 struct Bar {

@@ -4,7 +4,7 @@
 //! is escaped, so a feature or class label cannot break a table.
 
 use super::{Ranked, ReportInput, CONFUSION_SVG, IMPORTANCE_SVG, PERMUTATION_SVG, TOP_FEATURES};
-use crate::importance::PermutationImportance;
+use forest_learn::PermutationImportance;
 
 /// Escapes text for Markdown tables and prose: a feature called `a|b` or
 /// `*x*` must not break a table or turn bold.

@@ -8,7 +8,7 @@ use forest_core::TrainingInfo;
 use serde::Serialize;
 
 use super::{ranked_permutation, Ranked, ReportError, ReportInput};
-use crate::importance::PermutationImportance;
+use forest_learn::PermutationImportance;
 
 #[derive(Serialize)]
 struct MetricsDoc<'a> {

@@ -35,7 +35,7 @@ use forest_core::Metadata;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::importance::PermutationImportance;
+use forest_learn::PermutationImportance;
 
 mod bars;
 mod confusion;

@@ -20,7 +20,7 @@
 //!
 //! Several hosts: host `i` of `n` (its position in `hosts`) grows trees
 //! `[i*T/n, (i+1)*T/n)` of the `T`-tree forest, each with the seed a single
-//! host would give it ([`crate::tree_seed`]), so `forest-train merge` of the
+//! host would give it ([`forest_learn::tree_seed`]), so `forest-train merge` of the
 //! parts is the single-host forest, tree for tree.
 
 use std::io::Write;
@@ -30,14 +30,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use forest_core::{artifact, metrics, Model};
 
-use crate::dataset::Dataset;
+use forest_learn::Dataset;
 use crate::etl::gold::Split;
 use crate::etl::read_gold;
 use crate::fsutil::write_atomically;
 use crate::lake::{Lake, S3Options};
-use crate::params::ForestParams;
+use forest_learn::ForestParams;
 use crate::report::{build_report, ReportInput};
-use crate::train::fit_trees;
+use forest_learn::fit_trees;
 
 use super::metric_line;
 
@@ -519,7 +519,7 @@ mod tests {
         assert_eq!(hp.params.max_depth, Some(12));
         assert_eq!(hp.params.seed, 7);
         assert!(hp.params.oob_score);
-        assert_eq!(hp.params.class_weight, crate::ClassWeight::Balanced);
+        assert_eq!(hp.params.class_weight, forest_learn::ClassWeight::Balanced);
         assert_eq!(
             parse_hyperparameters(&serde_json::json!({}))
                 .unwrap()

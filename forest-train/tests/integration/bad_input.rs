@@ -9,7 +9,8 @@ use std::process::{Command, Output};
 
 use forest_core::{artifact, FeatureKind};
 use forest_train::csv_input::{read_csv_with_spec, read_training_csv};
-use forest_train::{fit, DataError, Dataset, ForestParams};
+use forest_learn::{fit, Dataset, ForestParams};
+use forest_train::DataError;
 
 use crate::write_file;
 

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use forest_core::splitmix::SplitMix64;
 use forest_core::{artifact, FeatureDef, FeatureSpec};
-use forest_train::{fit, ClassWeight, Dataset, ForestParams, MaxSamples};
+use forest_learn::{fit, ClassWeight, Dataset, ForestParams, MaxSamples};
 
 const ROWS: usize = 5_000;
 

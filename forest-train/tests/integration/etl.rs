@@ -23,7 +23,7 @@ use forest_train::etl::priors::FOLDS;
 use forest_train::etl::{self, silver, EtlConfig, EtlError, EtlReport};
 use forest_train::lake::{Lake, S3Options};
 use forest_train::synth::{self, SynthConfig};
-use forest_train::{fit, ForestParams};
+use forest_learn::{fit, ForestParams};
 
 use crate::moto::Moto;
 use crate::write_file;

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use forest_train::csv_input::{read_csv_with_spec, read_training_csv};
-use forest_train::{fit, ForestParams};
+use forest_learn::{fit, ForestParams};
 
 const SEEDS: u64 = 5;
 const TOLERANCE: f64 = 0.015;

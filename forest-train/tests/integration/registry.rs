@@ -17,7 +17,7 @@ use forest_train::registry::{
     register, Gates, Registration, Registry, RegistryError, Status, QUALITY_GATE,
 };
 use forest_train::synth::{self, SynthConfig};
-use forest_train::{fit, ForestParams};
+use forest_learn::{fit, ForestParams};
 
 use crate::write_file;
 

@@ -17,14 +17,17 @@ pub struct Dataset {
     pub label: String,
     /// Class labels; `labels[r]` indexes into this.
     pub classes: Vec<String>,
+    /// Each row's class, an index into `classes`.
     pub labels: Vec<u32>,
 }
 
 impl Dataset {
+    /// Number of rows.
     pub fn n_rows(&self) -> usize {
         self.labels.len()
     }
 
+    /// Number of feature columns.
     pub fn n_features(&self) -> usize {
         self.columns.len()
     }
@@ -92,6 +95,6 @@ impl Dataset {
 }
 
 /// Lowercase hex of a byte string.
-pub fn hex(bytes: &[u8]) -> String {
+fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

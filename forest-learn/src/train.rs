@@ -23,12 +23,16 @@ use crate::params::{ClassWeight, ForestParams};
 use crate::split::Sample;
 use crate::tree::{grow_tree, GrownTree, TrainView};
 
+/// Why a forest could not be trained.
 #[derive(Debug, Error)]
 pub enum TrainError {
+    /// The parameters are out of range or contradict each other.
     #[error("invalid parameters: {0}")]
     Params(String),
+    /// The data cannot train a forest (no rows, one class, ...).
     #[error("cannot train on {0}")]
     Data(String),
+    /// The grown trees did not make a valid model (a bug if it happens).
     #[error(transparent)]
     Model(#[from] ModelError),
 }
@@ -45,6 +49,7 @@ pub fn tree_seed(seed: u64, index: u64) -> u64 {
 /// What `fit` returns beside the model: figures for the summary line.
 #[derive(Debug, Clone)]
 pub struct FitReport {
+    /// Out-of-bag accuracy, when asked for and some row was out of bag.
     pub oob_score: Option<f64>,
     /// Rows that were out of bag for at least one tree.
     pub oob_rows: usize,

@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Criterion {
+    /// Gini impurity, `1 - Σ p²`.
     #[default]
     Gini,
+    /// Shannon entropy, `-Σ p ln p` (scikit-learn's `entropy`/`log_loss`).
     Entropy,
 }
 
@@ -100,6 +102,7 @@ pub enum MaxSamples {
 }
 
 impl MaxSamples {
+    /// The number of draws for a table of `n_rows` rows (at least one).
     pub fn resolve(self, n_rows: usize) -> usize {
         match self {
             MaxSamples::All => n_rows,
@@ -136,6 +139,7 @@ impl FromStr for MaxSamples {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum ClassWeight {
+    /// Every row weighs 1.
     #[default]
     None,
     /// `n_rows / (n_classes * rows_of_class)` over the whole training set.
@@ -173,18 +177,27 @@ impl FromStr for Criterion {
 /// `RandomForestClassifier()`, plus the binning settings of our splitter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ForestParams {
+    /// Trees in the forest.
     pub n_trees: usize,
+    /// Impurity the splits minimise.
     pub criterion: Criterion,
     /// `None` grows until leaves are pure or too small to split.
     pub max_depth: Option<usize>,
+    /// Smallest node (rows) that may be split.
     pub min_samples_split: usize,
+    /// Smallest number of rows in a leaf.
     pub min_samples_leaf: usize,
+    /// Features each split may look at.
     pub max_features: MaxFeatures,
+    /// Grow each tree on a bootstrap sample (else on all rows).
     pub bootstrap: bool,
+    /// Draws per bootstrap sample.
     pub max_samples: MaxSamples,
+    /// Row weights by class.
     pub class_weight: ClassWeight,
     /// Score each row with the trees that did not see it.
     pub oob_score: bool,
+    /// The forest's seed; tree `t` grows from [`crate::tree_seed`]`(seed, t)`.
     pub seed: u64,
     /// Bins per feature for histogram split finding (2..=255).
     pub max_bins: usize,

@@ -16,8 +16,11 @@ use crate::train::tree_seed;
 /// Mean and standard deviation of the accuracy drop for one feature.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PermutationImportance {
+    /// The feature's name.
     pub feature: String,
+    /// Mean drop in accuracy over the shuffles.
     pub mean: f64,
+    /// Its standard deviation over the shuffles.
     pub std: f64,
 }
 
