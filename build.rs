@@ -2,17 +2,20 @@
 //!
 //! Reads `models/approved.forest`, or the file `$FOREST_MODEL` names
 //! (relative paths are relative to this directory), decodes and validates it
-//! with forest-core, and writes the generated module (`forest_model.rs`) and
-//! the binary tables it includes into `OUT_DIR`. `FOREST_BASELINE=off`
-//! leaves out the nested if/else baseline, whose build time grows with the
-//! forest (the compiled walk's hardly does). A missing or invalid model
+//! with forest-core, and writes the generated module (`forest_model.rs`,
+//! by forest-codegen) and the binary tables it includes into `OUT_DIR`.
+//! The crate's features add what only tests and benchmarks need:
+//! `baseline` the nested if/else baseline, whose build time grows with the
+//! forest (the compiled walk's hardly does), and `interpreter` the embedded
+//! artifact, to run forest-core's interpreter on the same model. A missing
+//! or invalid model
 //! stops the build with a message saying how to produce one: a server must
 //! never be built around a model nobody approved or that cannot be read.
 
 use std::path::{Path, PathBuf};
 use std::{env, fs, process};
 
-use forest_core::codegen::{self, EmitOptions};
+use forest_codegen::EmitOptions;
 
 const DEFAULT_MODEL: &str = "models/approved.forest";
 
@@ -29,7 +32,6 @@ or build another artifact in: FOREST_MODEL=path/to/model.forest cargo build";
 
 fn main() {
     println!("cargo:rerun-if-env-changed=FOREST_MODEL");
-    println!("cargo:rerun-if-env-changed=FOREST_BASELINE");
     println!("cargo:rerun-if-changed=build.rs");
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     let path = match env::var_os("FOREST_MODEL") {
@@ -42,10 +44,12 @@ fn main() {
         .unwrap_or_else(|e| fail(&format!("cannot read the model {}: {e}", path.display())));
     let options = EmitOptions {
         big_endian: env::var("CARGO_CFG_TARGET_ENDIAN").as_deref() == Ok("big"),
-        nested_baseline: env::var("FOREST_BASELINE").as_deref() != Ok("off"),
+        // Cargo sets CARGO_FEATURE_<NAME> for each enabled feature.
+        nested_baseline: env::var_os("CARGO_FEATURE_BASELINE").is_some(),
+        embed_artifact: env::var_os("CARGO_FEATURE_INTERPRETER").is_some(),
         ..EmitOptions::default()
     };
-    let generated = codegen::emit(&bytes, &options)
+    let generated = forest_codegen::emit(&bytes, &options)
         .unwrap_or_else(|e| fail(&format!("{} is not a usable model: {e}", path.display())));
 
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap_or_default());

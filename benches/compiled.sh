@@ -8,7 +8,9 @@
 #             out unless LARGE_BASELINE=1: its build is what does not scale)
 #
 # For each model it first measures the release build of the `forest` crate
-# (wall time and peak memory of the largest process), then runs the bench
+# (wall time and peak memory of the largest process) as a server builds it
+# (default features: no baseline, no embedded artifact) and with the
+# bench's features (`baseline` and `interpreter`), then runs the bench
 # and prints single-row latency, batch rows/s on one core and the ratios,
 # all from the same run. Criterion's own output goes to criterion/ in the
 # cargo target directory.
@@ -28,22 +30,32 @@ esac
 MEASURE=${MEASURE:-5}
 target=${CARGO_TARGET_DIR:-target}
 
-# Wall time and peak memory of rebuilding the forest crate for one model.
+# Cargo features of the forest crate for a run with the if/else baseline
+# on or off (the interpreter is always embedded: it is the reference).
+features() {
+    if [ "$1" = on ]; then echo baseline,interpreter; else echo interpreter; fi
+}
+
+# Wall time and peak memory of rebuilding the forest crate for one model:
+# as a server builds it (default features: the walk only), then with the
+# bench's features.
 build_cost() {
     local model=$1 baseline=$2
-    touch "$model"
-    FOREST_MODEL="$model" FOREST_BASELINE="$baseline" /usr/bin/time -f '%e %M' -o "$target/build-cost" \
-        cargo build --release -p forest --quiet
-    read -r secs kib < "$target/build-cost"
-    printf 'build of the forest crate (release, baseline %s): %s s, peak %s MiB\n' \
-        "$baseline" "$secs" "$((kib / 1024))"
+    for set in "" "$(features "$baseline")"; do
+        touch "$model"
+        FOREST_MODEL="$model" /usr/bin/time -f '%e %M' -o "$target/build-cost" \
+            cargo build --release -p forest --quiet ${set:+--features "$set"}
+        read -r secs kib < "$target/build-cost"
+        printf 'build of the forest crate (release, features [%s]): %s s, peak %s MiB\n' \
+            "${set:-default}" "$secs" "$((kib / 1024))"
+    done
 }
 
 bench() {
     local model=$1 baseline=$2
     printf '\n== %s\n' "$model"
     build_cost "$model" "$baseline"
-    FOREST_MODEL="$model" FOREST_BASELINE="$baseline" cargo bench --bench predict --quiet -- \
+    FOREST_MODEL="$model" cargo bench --bench predict --quiet --features "$(features "$baseline")" -- \
         --warm-up-time 2 --measurement-time "$MEASURE" > "$target/bench-predict.log"
     python3 - "$target/criterion" "$target/bench-predict.log" <<'EOF'
 import json, pathlib, re, sys

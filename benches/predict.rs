@@ -66,13 +66,12 @@ fn model_id() -> String {
 fn single_row(c: &mut Criterion) {
     let rows = rows();
     let mut group = c.benchmark_group(format!("single_row/{}", model_id()));
-    let mut engines: Vec<(&str, Engine)> = vec![
+    let engines: Vec<(&str, Engine)> = vec![
         ("compiled", forest::compiled::predict_proba),
+        #[cfg(feature = "baseline")]
+        ("if_else", forest::baseline::predict_proba),
         ("interpreter", forest::interpreter::predict_proba),
     ];
-    if forest::baseline::EMITTED {
-        engines.insert(1, ("if_else", forest::baseline::predict_proba));
-    }
     for (name, predict) in engines {
         group.bench_function(name, |b| {
             let mut i = 0;
@@ -94,11 +93,10 @@ fn batch(c: &mut Criterion) {
     group.bench_with_input(BenchmarkId::new("compiled", ROWS), &rows, |b, rows| {
         b.iter(|| forest::compiled::predict_proba_batch(black_box(rows), &mut out))
     });
-    if forest::baseline::EMITTED {
-        group.bench_with_input(BenchmarkId::new("if_else", ROWS), &rows, |b, rows| {
-            b.iter(|| forest::baseline::predict_proba_batch(black_box(rows), &mut out))
-        });
-    }
+    #[cfg(feature = "baseline")]
+    group.bench_with_input(BenchmarkId::new("if_else", ROWS), &rows, |b, rows| {
+        b.iter(|| forest::baseline::predict_proba_batch(black_box(rows), &mut out))
+    });
     group.bench_with_input(BenchmarkId::new("interpreter", ROWS), &rows, |b, rows| {
         b.iter(|| forest::interpreter::predict_proba_batch(black_box(rows)))
     });

@@ -1,8 +1,8 @@
 //! `forest`: the approved model, compiled into the crate.
 //!
 //! `build.rs` reads `models/approved.forest` (or `$FOREST_MODEL`), checks it
-//! and generates Rust with forest-core's code emitter
-//! ([`forest_core::codegen`]): the forest's node arrays as static tables, a
+//! and generates Rust with the code emitter (the `forest-codegen` crate):
+//! the forest's node arrays as static tables, a
 //! walk over them with no branch on any feature value, the feature encoder
 //! with its vocabularies and product priors, and the model's metadata as
 //! constants. Nothing is loaded or parsed at run time.
@@ -13,12 +13,41 @@
 //! probabilities, the most probable class's code and its readable label.
 //!
 //! Three engines run the same model, for tests and benchmarks to compare:
-//! [`compiled`] (what the `predict_*` functions use), [`baseline`] (nested
-//! if/else, as common forest compilers emit) and [`interpreter`]
-//! (forest-core's reference walk over the embedded artifact). All three
-//! give bit-identical probabilities.
+//! [`compiled`] (what the `predict_*` functions use), `baseline` (nested
+//! if/else, as common forest compilers emit; cargo feature `baseline`) and
+//! `interpreter` (forest-core's reference walk over the embedded artifact;
+//! cargo feature `interpreter`). All three give bit-identical
+//! probabilities. Both features are off by default: a server needs neither.
+//!
+//! ```
+//! use forest::{predict_basket, Basket, Item, CLASSES};
+//!
+//! let basket = Basket {
+//!     store_format: "LS".into(),
+//!     store_region: "E02".into(),
+//!     basket_size: "L".into(),
+//!     basket_type: "Top Up".into(),
+//!     dominant_mission: "Fresh".into(),
+//!     customer_price_sensitivity: Some("MM".into()),
+//!     items: vec![Item {
+//!         prod_code: "PRD0900097".into(),
+//!         prod_code_10: "CL00001".into(),
+//!         prod_code_20: "DEP00001".into(),
+//!         prod_code_30: "G00001".into(),
+//!         prod_code_40: Some("D00001".into()),
+//!         quantity: 2.0,
+//!         spend: 2.06,
+//!     }],
+//! };
+//! # if forest::IS_BASKET_MODEL {
+//! let prediction = predict_basket(&basket).unwrap();
+//! assert!(CLASSES.contains(&prediction.code));
+//! let total: f32 = prediction.probabilities.iter().sum();
+//! assert!((total - 1.0).abs() < 1e-5);
+//! # }
+//! ```
 
-use forest_core::codegen::runtime;
+use forest_core::compiled as runtime;
 use forest_core::encode::encode_basket_with;
 
 pub use forest_core::{Basket, Item, ModelError};
@@ -187,18 +216,17 @@ pub mod compiled {
     pub use crate::generated::{leaves, predict_proba, predict_proba_batch, ROW_LANES, TREE_LANES};
 }
 
-/// The nested if/else baseline, one function per tree; for comparison only.
-/// A build with `FOREST_BASELINE=off` leaves it out: then [`EMITTED`] is
-/// false and the functions panic.
-///
-/// [`EMITTED`]: baseline::EMITTED
+/// The nested if/else baseline, one function per tree; for comparison only
+/// (cargo feature `baseline`).
+#[cfg(feature = "baseline")]
 pub mod baseline {
-    pub use crate::generated::nested::{predict_proba, predict_proba_batch, EMITTED};
+    pub use crate::generated::nested::{predict_proba, predict_proba_batch};
 }
 
 /// forest-core's interpreter over the artifact embedded in the crate: the
 /// reference the compiled engines are checked against, and a way to run the
-/// very same model without them.
+/// very same model without them (cargo feature `interpreter`).
+#[cfg(feature = "interpreter")]
 pub mod interpreter {
     use std::sync::OnceLock;
 

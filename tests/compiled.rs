@@ -12,8 +12,8 @@
 use std::sync::OnceLock;
 
 use forest::{baseline, compiled, interpreter, Basket, Features, Item, N_FEATURES, N_TREES};
+use forest_codegen::check_branch_free;
 use forest_core::artifact;
-use forest_core::codegen::predicated::check_branch_free;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::RngAlgorithm;
@@ -113,15 +113,13 @@ fn assert_engines_agree(x: &Features) -> Result<(), TestCaseError> {
         "compiled vs interpreter on {:?}",
         x
     );
-    if baseline::EMITTED {
-        let nested = baseline::predict_proba(x);
-        prop_assert_eq!(
-            bits(&nested),
-            bits(&reference),
-            "baseline vs interpreter on {:?}",
-            x
-        );
-    }
+    let nested = baseline::predict_proba(x);
+    prop_assert_eq!(
+        bits(&nested),
+        bits(&reference),
+        "baseline vs interpreter on {:?}",
+        x
+    );
     let forest = &interpreter::model().forest;
     let mut leaves = [0u32; N_TREES];
     compiled::leaves(x, &mut leaves);
@@ -159,11 +157,7 @@ proptest! {
         let mut walked = vec![[0.0; forest::N_CLASSES]; rows.len()];
         compiled::predict_proba_batch(&rows, &mut walked);
         let mut nested = vec![[0.0; forest::N_CLASSES]; rows.len()];
-        if baseline::EMITTED {
-            baseline::predict_proba_batch(&rows, &mut nested);
-        } else {
-            nested = walked.clone();
-        }
+        baseline::predict_proba_batch(&rows, &mut nested);
         let interpreted = interpreter::predict_proba_batch(&rows);
         let predictions = forest::predict_batch(&rows);
         for (r, x) in rows.iter().enumerate() {

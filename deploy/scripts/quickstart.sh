@@ -90,9 +90,10 @@ if [ "$INSTALL_MODEL" = 1 ]; then
 fi
 approved=$(cd "$WORK" && pwd)/approved.forest
 
-# The nested if/else baseline only serves benches and tests: leave it out.
+# The forest crate's default features compile the model and nothing else
+# (its if/else baseline and embedded artifact are for tests and benches).
 step "build forest-serve ($PROFILE) with the approved model compiled in"
-FOREST_MODEL="$approved" FOREST_BASELINE=off cargo build --profile "$PROFILE" -p forest-serve
+FOREST_MODEL="$approved" cargo build --profile "$PROFILE" -p forest-serve
 serve=$bin_dir/forest-serve
 
 printf '\nmodel:    %s\nreport:   %s\nregistry: %s\napproved: %s\nserver:   %s\n' \

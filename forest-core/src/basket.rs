@@ -402,7 +402,7 @@ impl FeatureSpec {
     }
 
     /// The encoder's tables over this spec, for a basket model.
-    pub(crate) fn basket_tables(&self) -> Option<impl BasketTables + '_> {
+    pub fn basket_tables(&self) -> Option<impl BasketTables + '_> {
         let priors = self.basket.as_ref()?;
         Some(SpecTables { spec: self, priors })
     }

@@ -8,14 +8,15 @@
 //! safely for untrusted bytes; [`predict`] is the reference interpreter;
 //! [`metrics`] scores predictions. [`basket`] and [`encode`] turn a shopping
 //! basket into features, from whichever storage holds the fitted tables; and
-//! [`codegen`] compiles a model into Rust for the root crate's `build.rs`.
+//! [`compiled`] is what a model compiled into Rust (by `forest-codegen`,
+//! from the root crate's `build.rs`) calls at run time.
 //!
 //! The crate does no I/O and starts no threads, so the trainer, the server and
 //! the build script can all depend on it.
 
 pub mod artifact;
 pub mod basket;
-pub mod codegen;
+pub mod compiled;
 pub mod encode;
 pub mod error;
 pub mod feature;

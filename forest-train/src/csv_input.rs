@@ -20,8 +20,8 @@ use csv::{ByteRecord, Position, ReaderBuilder};
 use forest_core::feature::{is_missing, parse_number, shorten};
 use forest_core::{FeatureDef, FeatureKind, FeatureSpec};
 
-use forest_learn::Dataset;
 use crate::error::DataError;
+use forest_learn::Dataset;
 
 /// An open CSV file with its header resolved.
 struct Table {

@@ -6,10 +6,10 @@ use anyhow::{bail, Context, Result};
 use forest_core::Model;
 
 use crate::csv_input::{read_csv_with_spec, read_training_csv};
-use forest_learn::Dataset;
 use crate::etl::gold::Split;
 use crate::etl::read_gold;
 use crate::lake::{Lake, S3Options};
+use forest_learn::Dataset;
 
 /// A table given on the command line.
 pub enum Source<'a> {

@@ -7,11 +7,11 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 use forest_core::{artifact, metrics, Model};
+use forest_learn::permutation_importance;
+use forest_learn::{fit, ClassWeight, Criterion, ForestParams, MaxFeatures, MaxSamples};
 use forest_train::etl::gold::Split;
 use forest_train::fsutil::write_atomically;
-use forest_learn::permutation_importance;
 use forest_train::input::Source;
-use forest_learn::{fit, ClassWeight, Criterion, ForestParams, MaxFeatures, MaxSamples};
 
 use super::S3Args;
 

@@ -30,9 +30,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use forest_learn::Dataset;
 use crate::lake::{Lake, LakeError};
 use baskets::{assemble, key_kind, KeyKind, LabelledBasket};
+use forest_learn::Dataset;
 use gold::{GoldRow, GoldSpec, Split};
 use priors::{class_index, PriorStats, CLASSES, FOLDS};
 use tags::{TagConfig, TagData, TagTables};

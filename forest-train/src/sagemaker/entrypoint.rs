@@ -30,14 +30,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use forest_core::{artifact, metrics, Model};
 
-use forest_learn::Dataset;
 use crate::etl::gold::Split;
 use crate::etl::read_gold;
 use crate::fsutil::write_atomically;
 use crate::lake::{Lake, S3Options};
-use forest_learn::ForestParams;
 use crate::report::{build_report, ReportInput};
 use forest_learn::fit_trees;
+use forest_learn::Dataset;
+use forest_learn::ForestParams;
 
 use super::metric_line;
 

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use forest_core::{artifact, FeatureKind};
-use forest_train::csv_input::{read_csv_with_spec, read_training_csv};
 use forest_learn::{fit, Dataset, ForestParams};
+use forest_train::csv_input::{read_csv_with_spec, read_training_csv};
 use forest_train::DataError;
 
 use crate::write_file;

@@ -17,13 +17,13 @@ use arrow_array::Array;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use forest_core::artifact;
+use forest_learn::{fit, ForestParams};
 use forest_train::etl::baskets::{assemble, key_kind, KeyKind};
 use forest_train::etl::gold::{GoldSpec, Split};
 use forest_train::etl::priors::FOLDS;
 use forest_train::etl::{self, silver, EtlConfig, EtlError, EtlReport};
 use forest_train::lake::{Lake, S3Options};
 use forest_train::synth::{self, SynthConfig};
-use forest_learn::{fit, ForestParams};
 
 use crate::moto::Moto;
 use crate::write_file;

@@ -7,8 +7,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use forest_train::csv_input::{read_csv_with_spec, read_training_csv};
 use forest_learn::{fit, ForestParams};
+use forest_train::csv_input::{read_csv_with_spec, read_training_csv};
 
 const SEEDS: u64 = 5;
 const TOLERANCE: f64 = 0.015;

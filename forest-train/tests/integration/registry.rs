@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use forest_core::artifact;
+use forest_learn::{fit, ForestParams};
 use forest_train::etl::gold::Split;
 use forest_train::etl::{self, read_gold, EtlConfig};
 use forest_train::lake::{Lake, S3Options};
@@ -17,7 +18,6 @@ use forest_train::registry::{
     register, Gates, Registration, Registry, RegistryError, Status, QUALITY_GATE,
 };
 use forest_train::synth::{self, SynthConfig};
-use forest_learn::{fit, ForestParams};
 
 use crate::write_file;
 

@@ -1,26 +1,19 @@
-//! A perfect hash for the product-code tables, built at generation time and
-//! probed at run time.
+//! Perfect-hash lookups for a compiled model's product-code tables: the
+//! probing half of the scheme. The tables are built at generation time by
+//! `forest-codegen` (its `phf` module), with these very functions, so the
+//! two halves cannot drift apart.
 //!
 //! Scheme: hash and displace (Belazzougui, Botelho, Dietzfelbinger, "CHD").
-//! A key's 64-bit hash picks a bucket; each bucket stores one displacement
-//! `d` chosen at build time so that `slot(hash, d)` sends every key of the
-//! bucket to a free slot; buckets are placed largest first, when the table
-//! is still empty. A lookup is therefore one hash of the key, two table
-//! reads and one string comparison, against the dozen unpredictable string
-//! comparisons of a binary search over thousands of codes.
+//! A key's 64-bit hash picks a bucket ([`bucket_of`]); each bucket stores
+//! one displacement `d` chosen at build time so that [`slot_of`]`(hash, d)`
+//! sends every key of the bucket to a free slot. A lookup is therefore one
+//! hash of the key, two table reads and one string comparison, against the
+//! dozen unpredictable string comparisons of a binary search over
+//! thousands of codes.
 //!
 //! Everything here is integer arithmetic on `u64`, so the build machine and
 //! the target agree on every slot whatever their word size or byte order.
 
-/// Keys per bucket on average: small buckets are easy to place.
-const BUCKET_LOAD: usize = 4;
-/// Slots per key: a little slack makes the last buckets quick to place.
-const SLOT_SLACK: f64 = 1.25;
-/// Displacements tried per bucket before the build starts over with another
-/// seed.
-const MAX_DISPLACEMENT: u32 = 1 << 16;
-/// Seeds tried before giving up (a caller then falls back to binary search).
-const MAX_SEEDS: u64 = 32;
 /// Marks an empty slot.
 pub const EMPTY: u32 = u32::MAX;
 
@@ -106,13 +99,15 @@ fn reduce(x: u32, n: usize) -> usize {
     ((u64::from(x) * n as u64) >> 32) as usize
 }
 
-fn bucket_of(h: u64, buckets: usize) -> usize {
+/// The bucket of a key with hash `h` among `buckets` buckets.
+pub fn bucket_of(h: u64, buckets: usize) -> usize {
     reduce((h >> 32) as u32, buckets)
 }
 
-/// One multiplication: `h` is already mixed, and `displacement * K0`
-/// spreads the displacements apart.
-fn slot_of(h: u64, displacement: u32, slots: usize) -> usize {
+/// The slot of a key with hash `h` under its bucket's `displacement`,
+/// among `slots` slots. One multiplication: `h` is already mixed, and
+/// `displacement * K0` spreads the displacements apart.
+pub fn slot_of(h: u64, displacement: u32, slots: usize) -> usize {
     let x = (h ^ u64::from(displacement).wrapping_mul(K0)).wrapping_mul(K1);
     reduce((x >> 32) as u32, slots)
 }
@@ -120,6 +115,7 @@ fn slot_of(h: u64, displacement: u32, slots: usize) -> usize {
 /// A perfect hash over borrowed tables, as generated code holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PerfectHash<'a> {
+    /// The seed the hashes were built with.
     pub seed: u64,
     /// One per bucket.
     pub displacements: &'a [u32],
@@ -142,84 +138,6 @@ impl PerfectHash<'_> {
             .filter(|k| same_bytes(k.as_ref().as_bytes(), key.as_bytes()))
             .map(|_| index)
     }
-}
-
-/// A perfect hash as the generator builds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PerfectHashTables {
-    pub seed: u64,
-    pub displacements: Vec<u32>,
-    pub slots: Vec<u32>,
-}
-
-impl PerfectHashTables {
-    pub fn view(&self) -> PerfectHash<'_> {
-        PerfectHash {
-            seed: self.seed,
-            displacements: &self.displacements,
-            slots: &self.slots,
-        }
-    }
-}
-
-/// Builds a perfect hash over distinct `keys`, deterministically. `None`
-/// when no seed works (never seen in practice; two keys with equal 64-bit
-/// hashes under every seed would do it), or for no keys at all.
-pub fn build<S: AsRef<str>>(keys: &[S]) -> Option<PerfectHashTables> {
-    if keys.is_empty() || keys.len() >= EMPTY as usize {
-        return None;
-    }
-    let n_buckets = keys.len().div_ceil(BUCKET_LOAD);
-    let n_slots = ((keys.len() as f64 * SLOT_SLACK).ceil() as usize).max(1);
-    (0..MAX_SEEDS).find_map(|seed| try_seed(keys, seed, n_buckets, n_slots))
-}
-
-fn try_seed<S: AsRef<str>>(
-    keys: &[S],
-    seed: u64,
-    n_buckets: usize,
-    n_slots: usize,
-) -> Option<PerfectHashTables> {
-    let hashes: Vec<u64> = keys
-        .iter()
-        .map(|k| hash(seed, k.as_ref().as_bytes()))
-        .collect();
-    let mut buckets: Vec<Vec<usize>> = vec![Vec::new(); n_buckets];
-    for (i, &h) in hashes.iter().enumerate() {
-        buckets[bucket_of(h, n_buckets)].push(i);
-    }
-    let mut order: Vec<usize> = (0..n_buckets).collect();
-    order.sort_by_key(|&b| (std::cmp::Reverse(buckets[b].len()), b));
-
-    let mut slots = vec![EMPTY; n_slots];
-    let mut displacements = vec![0u32; n_buckets];
-    let mut taken = Vec::new();
-    for b in order {
-        let members = &buckets[b];
-        if members.is_empty() {
-            break;
-        }
-        let placed = (0..MAX_DISPLACEMENT).find(|&d| {
-            taken.clear();
-            for &i in members {
-                let s = slot_of(hashes[i], d, n_slots);
-                if slots[s] != EMPTY || taken.contains(&s) {
-                    return false;
-                }
-                taken.push(s);
-            }
-            true
-        })?;
-        displacements[b] = placed;
-        for (&i, &s) in members.iter().zip(&taken) {
-            slots[s] = i as u32;
-        }
-    }
-    Some(PerfectHashTables {
-        seed,
-        displacements,
-        slots,
-    })
 }
 
 #[cfg(test)]
@@ -247,26 +165,7 @@ mod tests {
     }
 
     #[test]
-    fn finds_every_key_and_nothing_else() {
-        let keys: Vec<String> = (0..5000).map(|i| format!("PRD{:07}", i * 7)).collect();
-        let tables = build(&keys).unwrap();
-        let h = tables.view();
-        for (i, k) in keys.iter().enumerate() {
-            assert_eq!(h.find(&keys, k), Some(i));
-        }
-        for miss in ["", "PRD0000001", "PRD00000000", "x", "PRD0000007 "] {
-            assert_eq!(h.find(&keys, miss), None, "{miss}");
-        }
-        assert!(tables.slots.len() < 2 * keys.len());
-        assert_eq!(build(&keys), Some(tables), "deterministic");
-    }
-
-    #[test]
-    fn small_and_empty_key_sets() {
-        assert_eq!(build::<&str>(&[]), None);
-        let one = build(&["only"]).unwrap();
-        assert_eq!(one.view().find(&["only"], "only"), Some(0));
-        assert_eq!(one.view().find(&["only"], "other"), None);
+    fn an_empty_table_finds_nothing() {
         let empty = PerfectHash {
             seed: 0,
             displacements: &[],
@@ -274,7 +173,6 @@ mod tests {
         };
         assert_eq!(empty.find(&["a"], "a"), None);
     }
-
     #[test]
     fn the_hash_is_fixed() {
         // Generation and lookup may run on different machines: pin values.

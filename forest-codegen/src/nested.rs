@@ -9,8 +9,8 @@
 //! optimiser. It exists to measure the walk against, and is not what the
 //! server calls.
 
-use super::{f32_lit, list, Emitter};
-use crate::forest::Forest;
+use crate::{f32_lit, list, Emitter};
+use forest_core::Forest;
 
 /// Emits `pub mod nested` with `TREES` (one `fn` per tree, returning the
 /// global index of the leaf reached), `predict_proba` and
@@ -20,8 +20,6 @@ pub(crate) fn emit(out: &mut Emitter<'_>, forest: &Forest) {
         "/// The nested if/else baseline: one function per tree, a branch per split.
 pub mod nested {
 use super::{add_leaf, average, N_CLASSES, N_FEATURES, N_TREES};
-/// Whether the baseline was generated.
-pub const EMITTED: bool = true;
 ",
     );
     let mut body = String::new();
@@ -59,30 +57,6 @@ pub fn predict_proba_batch(rows: &[[f32; N_FEATURES]], out: &mut [[f32; N_CLASSE
 ",
         list(&names, 12, |t| format!("tree_{t}"))
     ));
-}
-
-/// Emits a `nested` module without the baseline, for builds that leave it
-/// out: the same API, with functions that panic, and `EMITTED = false` for
-/// callers to check first.
-pub(crate) fn emit_stub(out: &mut Emitter<'_>) {
-    out.line(
-        r#"/// The nested if/else baseline was left out of this build.
-pub mod nested {
-use super::{N_CLASSES, N_FEATURES};
-/// Whether the baseline was generated.
-pub const EMITTED: bool = false;
-const MISSING: &str = "the nested if/else baseline was not generated for this build";
-/// Panics: the baseline was not generated.
-pub fn predict_proba(_: &[f32; N_FEATURES]) -> [f32; N_CLASSES] {
-    panic!("{MISSING}")
-}
-/// Panics: the baseline was not generated.
-pub fn predict_proba_batch(_: &[[f32; N_FEATURES]], _: &mut [[f32; N_CLASSES]]) {
-    panic!("{MISSING}")
-}
-}
-"#,
-    );
 }
 
 /// Writes local node `i` of tree `t` as an expression: a leaf's global
@@ -124,14 +98,16 @@ fn node(s: &mut String, forest: &Forest, t: usize, i: usize, depth: usize) {
 
 #[cfg(test)]
 mod tests {
-    use crate::codegen::tests::{brace_balance, small_model};
-    use crate::codegen::{emit, EmitOptions};
+    use crate::tests::{brace_balance, small_model};
+    use crate::{emit, EmitOptions};
 
     #[test]
     fn splits_become_nested_ifs_with_nan_on_the_stored_side() {
-        let s = emit(&small_model(), &EmitOptions::default())
-            .unwrap()
-            .source;
+        let options = EmitOptions {
+            nested_baseline: true,
+            ..EmitOptions::default()
+        };
+        let s = emit(&small_model(), &options).unwrap().source;
         // Node 0: NaN goes right, so the test is `<=`; node 2: NaN goes
         // left, so the test is `>` and the right child comes first.
         let expected = "fn tree_0(x: &[f32; N_FEATURES]) -> u32 {
@@ -149,13 +125,11 @@ mod tests {
     }
 
     #[test]
-    fn the_baseline_can_be_left_out() {
-        let options = EmitOptions {
-            nested_baseline: false,
-            ..EmitOptions::default()
-        };
-        let s = emit(&small_model(), &options).unwrap().source;
-        assert!(s.contains("pub const EMITTED: bool = false;"));
+    fn the_baseline_is_left_out_by_default() {
+        let s = emit(&small_model(), &EmitOptions::default())
+            .unwrap()
+            .source;
+        assert!(!s.contains("pub mod nested"));
         assert!(!s.contains("fn tree_0"));
         assert_eq!(brace_balance(&s), 0);
     }

@@ -37,7 +37,7 @@
 //!
 //! [`ROW_LANES`]: super::EmitOptions::row_lanes
 
-use super::Emitter;
+use crate::Emitter;
 
 /// Marks the start of the emitted walk in the source; [`check_branch_free`]
 /// reads what lies between the markers.
@@ -74,7 +74,7 @@ type Keys = [u32; 2 * N_FEATURES];
 /// The walk's view of a row: each value's order key (an integer that sorts
 /// as the float does; -0.0 keyed as +0.0) with NaN as `u32::MAX` in the
 /// first half, above every number, and as `0` in the second half, below
-/// every number. See `forest_core::codegen::runtime::row_keys`.
+/// every number. See `forest_core::compiled::row_keys`.
 #[inline(always)]
 fn keys(x: &[f32; N_FEATURES], keys: &mut Keys) {{
     let (high, low) = keys.split_at_mut(N_FEATURES);
@@ -294,8 +294,8 @@ impl FloorBoundary for str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codegen::tests::small_model;
-    use crate::codegen::{emit as emit_all, EmitOptions};
+    use crate::tests::small_model;
+    use crate::{emit as emit_all, EmitOptions};
 
     fn source() -> String {
         emit_all(&small_model(), &EmitOptions::default())

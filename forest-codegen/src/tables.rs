@@ -23,10 +23,10 @@
 //! lower part of a path stays within a few cache lines (measured: a
 //! breadth-first layout made the single-row walk 15% slower).
 
-use super::runtime::order_key;
-use super::{list, Emitter};
-use crate::error::ModelError;
-use crate::forest::Forest;
+use crate::{list, Emitter};
+use forest_core::compiled::order_key;
+use forest_core::Forest;
+use forest_core::ModelError;
 
 /// Bits the link of a node gives to `select`, for a model with
 /// `n_features` features (selects run below `2 * n_features`): a whole byte

@@ -1,9 +1,9 @@
 //! The model's identity and description as constants: what a server reports
 //! (version, classes, feature names, metrics) without decoding anything.
 
-use super::{list, str_lit, Emitter};
-use crate::basket::class_label;
-use crate::model::Model;
+use crate::{list, str_lit, Emitter};
+use forest_core::basket::class_label;
+use forest_core::Model;
 
 /// How many hex digits of the content hash make the model version: short
 /// enough to read in a log line, long enough never to collide in practice.

@@ -16,9 +16,9 @@
 //! hashes everywhere, 2.59 us with binary search below 32 codes). The
 //! vocabularies, a handful of values each, binary-search.
 
-use super::{f32_lit, list, phf, str_lit, Emitter};
-use crate::feature::FeatureKind;
-use crate::model::Model;
+use crate::{f32_lit, list, phf, str_lit, Emitter};
+use forest_core::FeatureKind;
+use forest_core::Model;
 
 /// Tables with at least this many codes get a perfect hash; a lone code
 /// is one comparison either way.
@@ -48,7 +48,7 @@ pub(crate) fn emit(out: &mut Emitter<'_>, model: &Model) {
     });
     out.line(&format!(
         "/// Name and vocabulary (`None`: numeric) of every feature, for table rows.
-pub static ROW_FEATURES: [{core}::codegen::runtime::RowFeature<'static>; N_FEATURES] = [
+pub static ROW_FEATURES: [{core}::compiled::RowFeature<'static>; N_FEATURES] = [
     {rows}
 ];"
     ));
@@ -56,7 +56,7 @@ pub static ROW_FEATURES: [{core}::codegen::runtime::RowFeature<'static>; N_FEATU
     let Some(priors) = &model.meta.features.basket else {
         out.line(&format!(
             "/// This model reads table rows, not baskets.
-pub static BASKET: Option<{core}::codegen::runtime::StaticBasket<'static>> = None;
+pub static BASKET: Option<{core}::compiled::StaticBasket<'static>> = None;
 "
         ));
         return;
@@ -95,14 +95,14 @@ static LEVEL_{l}_SLOTS: [u32; {}] = [{}];",
                     list(&t.slots, 16, |s| s.to_string()),
                 ));
                 format!(
-                    "Some({core}::codegen::phf::PerfectHash {{ seed: {}, displacements: &LEVEL_{l}_DISPLACEMENTS, slots: &LEVEL_{l}_SLOTS }})",
+                    "Some({core}::compiled::phf::PerfectHash {{ seed: {}, displacements: &LEVEL_{l}_DISPLACEMENTS, slots: &LEVEL_{l}_SLOTS }})",
                     t.seed
                 )
             }
             None => "None".into(),
         };
         levels.push(format!(
-            "{core}::codegen::runtime::StaticLevel {{
+            "{core}::compiled::StaticLevel {{
             level: {core}::basket::ProductLevel::{:?},
             codes: &LEVEL_{l}_CODES,
             counts: &LEVEL_{l}_COUNTS,
@@ -116,8 +116,8 @@ static LEVEL_{l}_SLOTS: [u32; {}] = [{}];",
     let cache = emit_cache(out, model);
     out.line(&format!(
         "/// The basket encoder's tables.
-pub static BASKET: Option<{core}::codegen::runtime::StaticBasket<'static>> =
-    Some({core}::codegen::runtime::StaticBasket {{
+pub static BASKET: Option<{core}::compiled::StaticBasket<'static>> =
+    Some({core}::compiled::StaticBasket {{
         vocabularies: [{vocabularies}],
         global: &[{global}],
         smoothing: {smoothing},
@@ -149,7 +149,7 @@ pub static BASKET: Option<{core}::codegen::runtime::StaticBasket<'static>> =
         },
         cache = match cache {
             true => format!(
-                "Some({core}::codegen::runtime::StaticCache {{ parents: &PRODUCT_PARENTS, values: &PRODUCT_CACHE }})"
+                "Some({core}::compiled::StaticCache {{ parents: &PRODUCT_PARENTS, values: &PRODUCT_CACHE }})"
             ),
             false => "None".into(),
         },
@@ -167,7 +167,7 @@ pub static BASKET: Option<{core}::codegen::runtime::StaticBasket<'static>> =
 
 /// Emits `PRODUCT_PARENTS` and `PRODUCT_CACHE` when the spec records the
 /// products' category chains: per product, the priors
-/// [`line_priors`](crate::encode::line_priors) computes for a line with
+/// [`line_priors`](forest_core::encode::line_priors) computes for a line with
 /// exactly that chain, by forest-core's own encoder over the spec's tables,
 /// so a cache hit gives the bits a miss would compute. Returns whether it
 /// emitted them.
@@ -191,7 +191,7 @@ fn emit_cache(out: &mut Emitter<'_>, model: &Model) -> bool {
     };
     let mut values = Vec::new();
     for (i, chain) in products.parents.chunks(4).enumerate() {
-        let item = crate::basket::Item {
+        let item = forest_core::Item {
             prod_code: products.codes[i].clone(),
             prod_code_10: code(3, chain[3]),
             prod_code_20: code(2, chain[2]),
@@ -200,7 +200,7 @@ fn emit_cache(out: &mut Emitter<'_>, model: &Model) -> bool {
             quantity: 1.0,
             spend: 1.0,
         };
-        values.extend(crate::encode::line_priors(&tables, &item));
+        values.extend(forest_core::encode::line_priors(&tables, &item));
     }
     let parents = out.u32_blob(products.parents.iter().copied());
     out.blob_array(

@@ -1,18 +1,23 @@
-//! The types a generated module builds its encoder tables from. They borrow
-//! (in generated code: `'static` arrays), so a compiled model's encoder
-//! needs no allocation and no start-up work.
+//! What a compiled model calls at run time: the order keys its branch-free
+//! walk compares, the table-row encoder, and the types its basket encoder
+//! tables are built from. The code that writes compiled models is
+//! `forest-codegen`, which only the `forest` crate's build script uses.
 //!
+//! The tables borrow (in generated code: `'static` arrays), so a compiled
+//! model's encoder needs no allocation and no start-up work.
 //! [`StaticBasket`] implements [`BasketTables`], so compiled models encode
 //! baskets with forest-core's own [`encode_basket_with`]: the code that
 //! computes the gold table's features in the ETL.
 //!
 //! [`encode_basket_with`]: crate::encode::encode_basket_with
 
-use super::phf::PerfectHash;
+pub mod phf;
+
 use crate::basket::{Item, ProductLevel};
 use crate::encode::{BasketTables, CachedLine};
 use crate::error::ModelError;
 use crate::feature::{category_code, encode_value};
+use phf::PerfectHash;
 
 /// The order key of a float: an integer that sorts as the float does, so
 /// that `order_key(x) > order_key(t)` exactly when `x > t`, for every
