@@ -49,8 +49,10 @@ bin_dir=${CARGO_TARGET_DIR:-target}/$profile_dir
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "build forest-train ($PROFILE)"
-cargo build --profile "$PROFILE" -p forest-train
+# The embedded default needs no cloud: forest-train without its `aws`
+# feature (S3, SageMaker), whose SDKs are most of a cold build.
+step "build forest-train ($PROFILE, local lake and registry only)"
+cargo build --profile "$PROFILE" -p forest-train --no-default-features
 bin=$bin_dir/forest-train
 
 step "synthesize $WEEKS week(s) of raw transactions"

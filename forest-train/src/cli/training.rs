@@ -1,9 +1,7 @@
 //! `train` (the SageMaker container entrypoint), `merge` and
 //! `sagemaker submit`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
@@ -11,8 +9,6 @@ use forest_core::artifact;
 use forest_learn::merge;
 use forest_train::fsutil::write_atomically;
 use forest_train::sagemaker::entrypoint::{self, DEFAULT_ROOT};
-use forest_train::sagemaker::jobs::{self, Backoff, JobSpec};
-use forest_train::sagemaker::{self, SageMaker};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -113,6 +109,7 @@ pub enum SagemakerCommand {
 }
 
 #[derive(Args)]
+#[cfg_attr(not(feature = "aws"), allow(dead_code))]
 pub struct SubmitArgs {
     /// Job name (default forest-YYYYMMDD-hhmmss).
     #[arg(long)]
@@ -178,7 +175,22 @@ pub fn cmd_sagemaker(c: &SagemakerCommand) -> Result<()> {
     }
 }
 
+#[cfg(not(feature = "aws"))]
+fn cmd_submit(_: &SubmitArgs) -> Result<()> {
+    bail!(
+        "`sagemaker submit` needs SageMaker support: this forest-train was built without \
+         the `aws` cargo feature (rebuild it with default features)"
+    )
+}
+
+#[cfg(feature = "aws")]
 fn cmd_submit(a: &SubmitArgs) -> Result<()> {
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
+
+    use forest_train::sagemaker::jobs::{self, Backoff, JobSpec};
+    use forest_train::sagemaker::{self, SageMaker};
+
     let mut hyperparameters = BTreeMap::new();
     for kv in &a.hyperparameters {
         let (k, v) = kv

@@ -16,6 +16,7 @@
 //! Consequently the methods must not be called from inside an async context.
 
 pub mod local;
+#[cfg(feature = "aws")]
 pub mod s3;
 
 use std::collections::hash_map::RandomState;
@@ -24,7 +25,37 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 pub use local::LocalLake;
-pub use s3::{S3Lake, S3Options};
+#[cfg(feature = "aws")]
+pub use s3::S3Lake;
+
+/// How to reach S3. Empty fields fall back to the usual AWS configuration
+/// (environment, profile, instance role).
+#[derive(Debug, Clone, Default)]
+pub struct S3Options {
+    /// A non-AWS endpoint such as moto or MinIO on loopback; implies
+    /// path-style addressing.
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+    /// Static (access key, secret) for tests; `None` uses the default chain.
+    pub credentials: Option<(String, String)>,
+}
+
+impl S3Options {
+    /// Endpoint from `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`, region
+    /// from `AWS_REGION` or `AWS_DEFAULT_REGION`, default credentials chain.
+    pub fn from_env() -> Self {
+        let var = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
+        };
+        S3Options {
+            endpoint_url: var(&["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]),
+            region: var(&["AWS_REGION", "AWS_DEFAULT_REGION"]),
+            credentials: None,
+        }
+    }
+}
 
 /// The lake's top-level prefixes. `tmp/` holds in-flight writes only.
 pub const PREFIXES: [&str; 6] = ["raw/", "silver/", "gold/", "artifacts/", "logs/", "tmp/"];
@@ -60,7 +91,10 @@ pub enum LakeError {
 /// (or `Arc`) across rayon tasks.
 #[derive(Debug)]
 pub enum Lake {
+    /// A local directory.
     Local(LocalLake),
+    /// An S3 prefix (with the `aws` feature).
+    #[cfg(feature = "aws")]
     S3(S3Lake),
 }
 
@@ -69,7 +103,21 @@ impl Lake {
     /// Opening an S3 lake makes no request; errors surface on first use.
     pub fn open(location: &str, s3: &S3Options) -> Result<Lake, LakeError> {
         if location.starts_with("s3://") {
+            #[cfg(feature = "aws")]
             return Ok(Lake::S3(S3Lake::open(location, s3)?));
+            #[cfg(not(feature = "aws"))]
+            return Err(LakeError::InvalidLocation {
+                location: location.to_string(),
+                reason: format!(
+                    "this forest-train was built without S3 support (cargo feature `aws`); \
+                     rebuild it with default features to use s3:// locations{}",
+                    if s3.endpoint_url.is_some() {
+                        " and --endpoint-url"
+                    } else {
+                        ""
+                    }
+                ),
+            });
         }
         if let Some((scheme, _)) = location.split_once("://") {
             return Err(LakeError::InvalidLocation {
@@ -86,14 +134,21 @@ impl Lake {
     pub fn location(&self) -> String {
         match self {
             Lake::Local(l) => l.location().to_string(),
+            #[cfg(feature = "aws")]
             Lake::S3(l) => l.location().to_string(),
         }
+    }
+
+    /// Whether the lake is an S3 prefix (else a local directory).
+    pub fn is_s3(&self) -> bool {
+        self.location().starts_with("s3://")
     }
 
     /// The full path or `s3://` URL of `key` (not validated; for messages).
     pub fn url(&self, key: &str) -> String {
         match self {
             Lake::Local(l) => l.url(key),
+            #[cfg(feature = "aws")]
             Lake::S3(l) => l.url(key),
         }
     }
@@ -103,6 +158,7 @@ impl Lake {
         validate_key(key)?;
         match self {
             Lake::Local(l) => l.get(key),
+            #[cfg(feature = "aws")]
             Lake::S3(l) => l.get(key),
         }
     }
@@ -112,6 +168,7 @@ impl Lake {
         validate_key(key)?;
         match self {
             Lake::Local(l) => l.put(key, bytes),
+            #[cfg(feature = "aws")]
             Lake::S3(l) => l.put(key, bytes),
         }
     }
@@ -122,6 +179,7 @@ impl Lake {
         validate_prefix(prefix)?;
         let mut keys = match self {
             Lake::Local(l) => l.list(prefix)?,
+            #[cfg(feature = "aws")]
             Lake::S3(l) => l.list(prefix)?,
         };
         keys.sort();
@@ -132,6 +190,7 @@ impl Lake {
         validate_key(key)?;
         match self {
             Lake::Local(l) => l.exists(key),
+            #[cfg(feature = "aws")]
             Lake::S3(l) => l.exists(key),
         }
     }
@@ -141,6 +200,7 @@ impl Lake {
         validate_key(key)?;
         match self {
             Lake::Local(l) => l.delete(key),
+            #[cfg(feature = "aws")]
             Lake::S3(l) => l.delete(key),
         }
     }
@@ -158,6 +218,7 @@ impl Lake {
         let keys = self.list(prefix)?;
         match self {
             Lake::Local(l) => l.delete_keys(&keys)?,
+            #[cfg(feature = "aws")]
             Lake::S3(l) => l.delete_keys(&keys)?,
         }
         Ok(keys.len())
@@ -168,6 +229,7 @@ impl Lake {
     pub fn create_bucket_if_missing(&self) -> Result<bool, LakeError> {
         match self {
             Lake::Local(_) => Ok(false),
+            #[cfg(feature = "aws")]
             Lake::S3(l) => l.create_bucket_if_missing(),
         }
     }
@@ -179,6 +241,7 @@ pub fn init(lake: &Lake) -> Result<(), LakeError> {
     for prefix in PREFIXES {
         match lake {
             Lake::Local(l) => l.make_dir(prefix)?,
+            #[cfg(feature = "aws")]
             Lake::S3(l) => l.put_marker(prefix)?,
         }
     }

@@ -30,7 +30,7 @@ use aws_sdk_s3::types::{
 };
 use aws_sdk_s3::Client;
 
-use super::{unique_name, validate_key, LakeError, TMP_PREFIX};
+use super::{unique_name, validate_key, LakeError, S3Options, TMP_PREFIX};
 
 /// Objects up to this size are one PutObject; larger ones are multipart
 /// uploads with parts of this size (S3's minimum part is 5 MiB).
@@ -41,35 +41,6 @@ const MAX_COPY_SIZE: usize = 5 << 30;
 
 /// DeleteObjects takes at most this many keys per request.
 const DELETE_BATCH: usize = 1000;
-
-/// How to reach S3. Empty fields fall back to the usual AWS configuration
-/// (environment, profile, instance role).
-#[derive(Debug, Clone, Default)]
-pub struct S3Options {
-    /// A non-AWS endpoint such as moto or MinIO on loopback; implies
-    /// path-style addressing.
-    pub endpoint_url: Option<String>,
-    pub region: Option<String>,
-    /// Static (access key, secret) for tests; `None` uses the default chain.
-    pub credentials: Option<(String, String)>,
-}
-
-impl S3Options {
-    /// Endpoint from `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`, region
-    /// from `AWS_REGION` or `AWS_DEFAULT_REGION`, default credentials chain.
-    pub fn from_env() -> Self {
-        let var = |names: &[&str]| {
-            names
-                .iter()
-                .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
-        };
-        S3Options {
-            endpoint_url: var(&["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]),
-            region: var(&["AWS_REGION", "AWS_DEFAULT_REGION"]),
-            credentials: None,
-        }
-    }
-}
 
 /// A lake rooted at `s3://bucket/prefix`.
 #[derive(Debug)]

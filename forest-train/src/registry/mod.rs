@@ -20,6 +20,7 @@
 //! counts).
 
 pub mod local;
+#[cfg(feature = "aws")]
 pub mod sagemaker;
 
 use std::collections::BTreeMap;
@@ -29,6 +30,7 @@ use thiserror::Error;
 
 use crate::lake::{Lake, LakeError, S3Options};
 pub use local::LocalRegistry;
+#[cfg(feature = "aws")]
 pub use sagemaker::SageMakerRegistry;
 
 /// Who rejects a version that misses the quality gates, in its history.
@@ -173,6 +175,8 @@ pub enum RegistryError {
         expected: String,
         actual: String,
     },
+    /// A SageMaker request failed (with the `aws` feature).
+    #[cfg(feature = "aws")]
     #[error(transparent)]
     SageMaker(#[from] crate::sagemaker::SageMakerError),
     #[error(transparent)]
@@ -184,8 +188,11 @@ pub enum RegistryError {
 /// A registry on one of the two backends.
 #[derive(Debug)]
 pub enum Registry {
+    /// A local directory.
     Local(LocalRegistry),
-    /// Boxed: the client and its runtime are large.
+    /// SageMaker Model Registry (with the `aws` feature). Boxed: the client
+    /// and its runtime are large.
+    #[cfg(feature = "aws")]
     SageMaker(Box<SageMakerRegistry>),
 }
 
@@ -207,9 +214,23 @@ impl Registry {
                         .into(),
                 });
             }
+            #[cfg(feature = "aws")]
             return Ok(Registry::SageMaker(Box::new(SageMakerRegistry::open(
                 name, options,
             )?)));
+            #[cfg(not(feature = "aws"))]
+            return Err(RegistryError::InvalidSpec {
+                spec: spec.into(),
+                reason: format!(
+                    "this forest-train was built without SageMaker support (cargo feature \
+                     `aws`); rebuild it with default features to use group {name}{}",
+                    if options.endpoint_url.is_some() {
+                        " at --endpoint-url"
+                    } else {
+                        ""
+                    }
+                ),
+            });
         }
         if spec.contains("://") {
             return Err(RegistryError::InvalidSpec {
@@ -227,21 +248,25 @@ impl Registry {
     pub fn describe(&self) -> String {
         match self {
             Registry::Local(r) => r.describe(),
+            #[cfg(feature = "aws")]
             Registry::SageMaker(r) => r.describe(),
         }
     }
 
     /// The inference image new SageMaker versions name; a local registry
     /// has no use for it.
+    #[cfg_attr(not(feature = "aws"), allow(unused_variables))]
     pub fn set_inference_image(&mut self, image: &str) {
-        if let Registry::SageMaker(r) = self {
-            r.set_image(image);
+        match self {
+            Registry::Local(_) => {}
+            #[cfg(feature = "aws")]
+            Registry::SageMaker(r) => r.set_image(image),
         }
     }
 
     /// Whether artifacts must be in an S3 lake (SageMaker's ModelDataUrl).
     pub fn needs_s3_lake(&self) -> bool {
-        matches!(self, Registry::SageMaker(_))
+        !matches!(self, Registry::Local(_))
     }
 
     /// Records a new version as PendingManualApproval (or Rejected, see
@@ -249,6 +274,7 @@ impl Registry {
     pub fn create(&self, new: &NewVersion) -> Result<ModelVersion, RegistryError> {
         match self {
             Registry::Local(r) => r.create(new),
+            #[cfg(feature = "aws")]
             Registry::SageMaker(r) => r.create(new),
         }
     }
@@ -256,6 +282,7 @@ impl Registry {
     pub fn get(&self, version: u64) -> Result<ModelVersion, RegistryError> {
         match self {
             Registry::Local(r) => r.get(version),
+            #[cfg(feature = "aws")]
             Registry::SageMaker(r) => r.get(version),
         }
     }
@@ -264,6 +291,7 @@ impl Registry {
     pub fn list(&self) -> Result<Vec<ModelVersion>, RegistryError> {
         match self {
             Registry::Local(r) => r.list(),
+            #[cfg(feature = "aws")]
             Registry::SageMaker(r) => r.list(),
         }
     }
@@ -272,6 +300,7 @@ impl Registry {
     pub fn latest_approved(&self) -> Result<ModelVersion, RegistryError> {
         let latest = match self {
             Registry::Local(r) => r.latest_approved()?,
+            #[cfg(feature = "aws")]
             Registry::SageMaker(r) => r.latest_approved()?,
         };
         latest.ok_or_else(|| RegistryError::NoApprovedVersion {
@@ -314,6 +343,7 @@ impl Registry {
     ) -> Result<ModelVersion, RegistryError> {
         match self {
             Registry::Local(r) => r.set_status(version, status, reason, by),
+            #[cfg(feature = "aws")]
             Registry::SageMaker(r) => r.set_status(version, status, reason),
         }
     }
@@ -322,6 +352,7 @@ impl Registry {
     pub fn fetch(&self, version: &ModelVersion) -> Result<Vec<u8>, RegistryError> {
         match self {
             Registry::Local(r) => r.fetch(version),
+            #[cfg(feature = "aws")]
             Registry::SageMaker(r) => r.fetch(version),
         }
     }
@@ -495,7 +526,7 @@ pub fn register(registry: &Registry, r: &Registration) -> Result<Registered, Reg
         }
     }
     let gates = r.gates.check(&metrics)?;
-    if registry.needs_s3_lake() && !matches!(r.lake, Some(Lake::S3(_))) {
+    if registry.needs_s3_lake() && !r.lake.is_some_and(Lake::is_s3) {
         return Err(RegistryError::Invalid(
             "a SageMaker registry needs the artifact in S3: give --lake s3://bucket/prefix".into(),
         ));

@@ -1,36 +1,19 @@
-//! Amazon SageMaker: the client this crate shares between the model
-//! registry and training jobs, the training-container contract
-//! ([`entrypoint`], what `forest-train train` does inside the image) and
-//! training jobs ([`jobs`], `forest-train sagemaker submit`).
-//!
-//! The client is built from the same configuration as the lake's S3 client
-//! (`lake::s3::shared_config`: endpoint override, region, credentials,
-//! 3 attempts, 3 s connect and 60 s operation timeouts), so a registry call
-//! to a dead endpoint fails within seconds with the operation named.
+//! Amazon SageMaker: the training-container contract ([`entrypoint`],
+//! what `forest-train train` does inside the image, which needs no AWS
+//! client) and, with the `aws` feature, the client the model registry and
+//! training jobs share ([`SageMaker`]) and training jobs ([`jobs`],
+//! `forest-train sagemaker submit`).
 
+#[cfg(feature = "aws")]
+mod client;
 pub mod entrypoint;
+#[cfg(feature = "aws")]
 pub mod jobs;
 
-use std::future::Future;
+#[cfg(feature = "aws")]
+pub use client::{SageMaker, SageMakerError};
 
-use aws_sdk_sagemaker::config::Region;
-use aws_sdk_sagemaker::error::{DisplayErrorContext, ProvideErrorMetadata};
-use aws_sdk_sagemaker::Client;
-
-use crate::lake::s3::{shared_config, DEFAULT_REGION};
 use crate::lake::S3Options;
-
-/// A failed SageMaker request, naming the operation, what it was about, and
-/// the SDK's error code and cause chain.
-#[derive(Debug, thiserror::Error)]
-#[error("SageMaker {operation} on {target} failed: {message}")]
-pub struct SageMakerError {
-    pub operation: &'static str,
-    pub target: String,
-    pub message: String,
-    /// The service's error code (`ValidationException`, ...), if it answered.
-    pub code: Option<String>,
-}
 
 /// Endpoint from `AWS_ENDPOINT_URL_SAGEMAKER` or `AWS_ENDPOINT_URL`, region
 /// from `AWS_REGION` or `AWS_DEFAULT_REGION`, default credentials chain.
@@ -41,76 +24,6 @@ pub fn options_from_env() -> S3Options {
     S3Options {
         endpoint_url: endpoint,
         ..S3Options::from_env()
-    }
-}
-
-/// A SageMaker client with its own runtime: a blocking API, like the lake.
-/// Must not be used from inside an async context.
-#[derive(Debug)]
-pub struct SageMaker {
-    client: Client,
-    runtime: tokio::runtime::Runtime,
-    endpoint: Option<String>,
-}
-
-impl SageMaker {
-    /// Builds the client; makes no request.
-    pub fn connect(options: &S3Options) -> Result<SageMaker, SageMakerError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| SageMakerError {
-                operation: "connect",
-                target: "the SageMaker client".into(),
-                message: format!("starting the I/O runtime: {e}"),
-                code: None,
-            })?;
-        let shared = runtime.block_on(shared_config(options));
-        let mut config = aws_sdk_sagemaker::config::Builder::from(&shared);
-        if shared.region().is_none() {
-            config = config.region(Region::new(DEFAULT_REGION));
-        }
-        Ok(SageMaker {
-            client: Client::from_conf(config.build()),
-            runtime,
-            endpoint: options.endpoint_url.clone(),
-        })
-    }
-
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    /// Runs a request to completion on the client's runtime.
-    pub fn block_on<F: Future>(&self, f: F) -> F::Output {
-        self.runtime.block_on(f)
-    }
-
-    /// The region requests go to.
-    pub fn region(&self) -> String {
-        self.client
-            .config()
-            .region()
-            .map_or_else(|| DEFAULT_REGION.to_string(), |r| r.to_string())
-    }
-
-    /// Wraps an SDK error with the operation and target, and the endpoint
-    /// when it is not AWS's own.
-    pub fn error<E>(&self, operation: &'static str, target: &str, e: E) -> SageMakerError
-    where
-        E: std::error::Error + ProvideErrorMetadata,
-    {
-        let code = e.code().map(str::to_string);
-        let mut message = DisplayErrorContext(&e).to_string();
-        if let Some(endpoint) = &self.endpoint {
-            message.push_str(&format!(" (endpoint {endpoint})"));
-        }
-        SageMakerError {
-            operation,
-            target: target.to_string(),
-            message,
-            code,
-        }
     }
 }
 

@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
-use std::process::Command;
 use std::sync::OnceLock;
 
 use arrow_array::cast::AsArray;
@@ -16,7 +15,6 @@ use arrow_array::types::{Float32Type, Int32Type};
 use arrow_array::Array;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use forest_core::artifact;
 use forest_learn::{fit, ForestParams};
 use forest_train::etl::baskets::{assemble, key_kind, KeyKind};
 use forest_train::etl::gold::{GoldSpec, Split};
@@ -25,7 +23,6 @@ use forest_train::etl::{self, silver, EtlConfig, EtlError, EtlReport};
 use forest_train::lake::{Lake, S3Options};
 use forest_train::synth::{self, SynthConfig};
 
-use crate::moto::Moto;
 use crate::write_file;
 
 /// The real week, beside the repository (CI checks out `../shared`).
@@ -553,122 +550,133 @@ fn etl_gold_features_are_what_serving_computes_from_the_basket() {
 
 // ---------------------------------------------------------------- S3
 
-fn s3_options(endpoint: &str) -> S3Options {
-    S3Options {
-        endpoint_url: Some(endpoint.to_string()),
-        region: Some("us-east-1".into()),
-        credentials: Some(("testing".into(), "testing".into())),
+/// Only with the `aws` feature.
+#[cfg(feature = "aws")]
+mod on_s3 {
+    use std::process::Command;
+
+    use forest_core::artifact;
+
+    use super::*;
+    use crate::moto::Moto;
+
+    fn s3_options(endpoint: &str) -> S3Options {
+        S3Options {
+            endpoint_url: Some(endpoint.to_string()),
+            region: Some("us-east-1".into()),
+            credentials: Some(("testing".into(), "testing".into())),
+        }
     }
-}
 
-fn forest_train(args: &[&str], endpoint: &str) -> std::process::Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_forest-train"))
-        .args(args)
-        .args(["--endpoint-url", endpoint])
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_ENDPOINT_URL_S3")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "forest-train {args:?} failed ({}):\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-#[test]
-fn etl_on_s3_writes_the_same_gold_bytes_as_a_local_run() {
-    let files = synth_raw();
-    // The command line's defaults, so its run compares too.
-    let config = EtlConfig::default();
-    let local_raw = raw_dir(files);
-    let local_dir = tempfile::tempdir().unwrap();
-    let local_report = run_local(local_raw.path(), local_dir.path(), &config).unwrap();
-    let local_lake = local(local_dir.path());
-    let local_gold = objects(&local_lake, "gold/");
-    let local_silver = objects(&local_lake, "silver/");
-
-    let moto = Moto::start();
-    let options = s3_options(&moto.endpoint);
-    let raw = Lake::open("s3://etl-test/raw-in", &options).unwrap();
-    raw.create_bucket_if_missing().unwrap();
-    for (name, bytes) in files {
-        raw.put(name, bytes).unwrap();
+    fn forest_train(args: &[&str], endpoint: &str) -> std::process::Output {
+        let output = Command::new(env!("CARGO_BIN_EXE_forest-train"))
+            .args(args)
+            .args(["--endpoint-url", endpoint])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_ENDPOINT_URL_S3")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "forest-train {args:?} failed ({}):\n{}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
     }
-    let lake = Lake::open("s3://etl-test/lake", &options).unwrap();
-    let report = etl::run(&raw, &lake, &config, &|_| {}).unwrap();
-    assert_eq!(
-        (report.input_rows, report.silver_rows, report.rejected_rows),
-        (
-            local_report.input_rows,
-            local_report.silver_rows,
-            local_report.rejected_rows
-        )
-    );
-    assert_eq!(report.baskets, local_report.baskets);
-    let gold = objects(&lake, "gold/");
-    assert_eq!(
-        gold.keys().collect::<Vec<_>>(),
-        local_gold.keys().collect::<Vec<_>>()
-    );
-    for (key, bytes) in &local_gold {
-        assert!(gold[key] == *bytes, "{key}: S3 and local bytes differ");
-    }
-    let silver = objects(&lake, "silver/");
-    let parts =
-        |m: &BTreeMap<String, Vec<u8>>| m.keys().filter(|k| k.ends_with(".parquet")).count();
-    assert_eq!(parts(&silver), parts(&local_silver));
-    assert_eq!(parts(&silver), 3);
-    assert!(
-        silver == local_silver,
-        "silver differs between S3 and local"
-    );
-    let landed: Vec<String> = files.iter().map(|(n, _)| format!("raw/{n}")).collect();
-    assert_eq!(lake.list("raw/").unwrap(), landed, "raw files landed");
 
-    // The binary, with the endpoint on the command line and credentials
-    // from the environment, then `fit` straight from the S3 gold table.
-    forest_train(
-        &[
-            "etl",
-            "--raw",
-            "s3://etl-test/raw-in",
-            "--lake",
-            "s3://etl-test/lake-cli",
-        ],
-        &moto.endpoint,
-    );
-    let cli = Lake::open("s3://etl-test/lake-cli", &options).unwrap();
-    let cli_gold = objects(&cli, "gold/");
-    assert!(
-        cli_gold == local_gold,
-        "the command line's S3 gold differs from the local run's"
-    );
-    let out = tempfile::tempdir().unwrap();
-    let model_path = out.path().join("m.forest");
-    forest_train(
-        &[
-            "fit",
-            "--data",
-            "s3://etl-test/lake-cli/gold",
-            "--out",
-            model_path.to_str().unwrap(),
-            "--trees",
-            "10",
-        ],
-        &moto.endpoint,
-    );
-    let model = artifact::decode(&std::fs::read(&model_path).unwrap()).unwrap();
-    assert_eq!(model.forest.n_trees(), 10);
-    assert!(model.meta.features == gold_spec(&local_lake).features);
-    assert_eq!(model.meta.training.rows, local_report.baskets["train"]);
+    #[test]
+    fn etl_on_s3_writes_the_same_gold_bytes_as_a_local_run() {
+        let files = synth_raw();
+        // The command line's defaults, so its run compares too.
+        let config = EtlConfig::default();
+        let local_raw = raw_dir(files);
+        let local_dir = tempfile::tempdir().unwrap();
+        let local_report = run_local(local_raw.path(), local_dir.path(), &config).unwrap();
+        let local_lake = local(local_dir.path());
+        let local_gold = objects(&local_lake, "gold/");
+        let local_silver = objects(&local_lake, "silver/");
+
+        let moto = Moto::start();
+        let options = s3_options(&moto.endpoint);
+        let raw = Lake::open("s3://etl-test/raw-in", &options).unwrap();
+        raw.create_bucket_if_missing().unwrap();
+        for (name, bytes) in files {
+            raw.put(name, bytes).unwrap();
+        }
+        let lake = Lake::open("s3://etl-test/lake", &options).unwrap();
+        let report = etl::run(&raw, &lake, &config, &|_| {}).unwrap();
+        assert_eq!(
+            (report.input_rows, report.silver_rows, report.rejected_rows),
+            (
+                local_report.input_rows,
+                local_report.silver_rows,
+                local_report.rejected_rows
+            )
+        );
+        assert_eq!(report.baskets, local_report.baskets);
+        let gold = objects(&lake, "gold/");
+        assert_eq!(
+            gold.keys().collect::<Vec<_>>(),
+            local_gold.keys().collect::<Vec<_>>()
+        );
+        for (key, bytes) in &local_gold {
+            assert!(gold[key] == *bytes, "{key}: S3 and local bytes differ");
+        }
+        let silver = objects(&lake, "silver/");
+        let parts =
+            |m: &BTreeMap<String, Vec<u8>>| m.keys().filter(|k| k.ends_with(".parquet")).count();
+        assert_eq!(parts(&silver), parts(&local_silver));
+        assert_eq!(parts(&silver), 3);
+        assert!(
+            silver == local_silver,
+            "silver differs between S3 and local"
+        );
+        let landed: Vec<String> = files.iter().map(|(n, _)| format!("raw/{n}")).collect();
+        assert_eq!(lake.list("raw/").unwrap(), landed, "raw files landed");
+
+        // The binary, with the endpoint on the command line and credentials
+        // from the environment, then `fit` straight from the S3 gold table.
+        forest_train(
+            &[
+                "etl",
+                "--raw",
+                "s3://etl-test/raw-in",
+                "--lake",
+                "s3://etl-test/lake-cli",
+            ],
+            &moto.endpoint,
+        );
+        let cli = Lake::open("s3://etl-test/lake-cli", &options).unwrap();
+        let cli_gold = objects(&cli, "gold/");
+        assert!(
+            cli_gold == local_gold,
+            "the command line's S3 gold differs from the local run's"
+        );
+        let out = tempfile::tempdir().unwrap();
+        let model_path = out.path().join("m.forest");
+        forest_train(
+            &[
+                "fit",
+                "--data",
+                "s3://etl-test/lake-cli/gold",
+                "--out",
+                model_path.to_str().unwrap(),
+                "--trees",
+                "10",
+            ],
+            &moto.endpoint,
+        );
+        let model = artifact::decode(&std::fs::read(&model_path).unwrap()).unwrap();
+        assert_eq!(model.forest.n_trees(), 10);
+        assert!(model.meta.features == gold_spec(&local_lake).features);
+        assert_eq!(model.meta.training.rows, local_report.baskets["train"]);
+    }
 }
 
 // ---------------------------------------------------------------- bad input

@@ -4,12 +4,18 @@ mod approved_model;
 mod bad_input;
 mod determinism;
 mod etl;
+// Against moto's S3 and SageMaker: only with the `aws` feature (a default
+// one; the README's test command turns every feature on).
+#[cfg(feature = "aws")]
 mod lake_s3;
+#[cfg(feature = "aws")]
 mod moto;
 mod parity;
 mod registry;
+#[cfg(feature = "aws")]
 mod registry_sagemaker;
 mod report_cli;
+#[cfg(feature = "aws")]
 mod sagemaker_training;
 
 /// Path of a file in a temporary directory, for tests that write tables.
