@@ -48,7 +48,7 @@
 //! ```
 
 use forest_core::compiled as runtime;
-use forest_core::encode::encode_basket_with;
+use forest_core::encode_basket_with;
 
 pub use forest_core::{Basket, Item, ModelError};
 
@@ -100,7 +100,7 @@ impl Prediction {
 pub fn encode_basket(basket: &Basket) -> Result<Features, ModelError> {
     let tables = generated::BASKET
         .as_ref()
-        .ok_or_else(|| ModelError::Input("this model reads table rows, not baskets".into()))?;
+        .ok_or_else(|| ModelError::input("this model reads table rows, not baskets"))?;
     let mut x = [0.0; N_FEATURES];
     encode_basket_with(tables, basket, &mut x)?;
     Ok(x)
@@ -185,7 +185,7 @@ fn basket_rows(baskets: &[Basket]) -> Result<Vec<Features>, ModelError> {
 
 fn proba_into(rows: &[Features], out: &mut [f32]) -> Result<(), ModelError> {
     if out.len() != rows.len() * N_CLASSES {
-        return Err(ModelError::Input(format!(
+        return Err(ModelError::input(format!(
             "{} rows need room for {} probabilities, the output has {}",
             rows.len(),
             rows.len() * N_CLASSES,
@@ -205,7 +205,7 @@ fn features(x: &[f32]) -> Result<Features, ModelError> {
 }
 
 fn width_error(len: usize) -> ModelError {
-    ModelError::Input(format!(
+    ModelError::input(format!(
         "expected rows of {N_FEATURES} features, got {len} values"
     ))
 }

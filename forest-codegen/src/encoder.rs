@@ -103,7 +103,7 @@ static LEVEL_{l}_SLOTS: [u32; {}] = [{}];",
         };
         levels.push(format!(
             "{core}::compiled::StaticLevel {{
-            level: {core}::basket::ProductLevel::{:?},
+            level: {core}::ProductLevel::{:?},
             codes: &LEVEL_{l}_CODES,
             counts: &LEVEL_{l}_COUNTS,
             log_price: &LEVEL_{l}_LOG_PRICE,
@@ -167,7 +167,7 @@ pub static BASKET: Option<{core}::compiled::StaticBasket<'static>> =
 
 /// Emits `PRODUCT_PARENTS` and `PRODUCT_CACHE` when the spec records the
 /// products' category chains: per product, the priors
-/// [`line_priors`](forest_core::encode::line_priors) computes for a line with
+/// [`line_priors`](forest_core::line_priors) computes for a line with
 /// exactly that chain, by forest-core's own encoder over the spec's tables,
 /// so a cache hit gives the bits a miss would compute. Returns whether it
 /// emitted them.
@@ -200,7 +200,7 @@ fn emit_cache(out: &mut Emitter<'_>, model: &Model) -> bool {
             quantity: 1.0,
             spend: 1.0,
         };
-        values.extend(forest_core::encode::line_priors(&tables, &item));
+        values.extend(forest_core::line_priors(&tables, &item));
     }
     let parents = out.u32_blob(products.parents.iter().copied());
     out.blob_array(

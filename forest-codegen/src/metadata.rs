@@ -2,7 +2,7 @@
 //! (version, classes, feature names, metrics) without decoding anything.
 
 use crate::{list, str_lit, Emitter};
-use forest_core::basket::class_label;
+use forest_core::class_label;
 use forest_core::Model;
 
 /// How many hex digits of the content hash make the model version: short

@@ -20,7 +20,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::error::ModelError;
+use crate::error::{ArtifactError, ModelError};
 use crate::feature::{shorten, FeatureKind};
 use crate::forest::{Forest, ForestParts};
 use crate::model::{Metadata, Model};
@@ -107,8 +107,14 @@ fn tag_name(i: usize) -> &'static str {
     std::str::from_utf8(SECTIONS[i].0).unwrap_or("????")
 }
 
-fn artifact_error(msg: impl Into<String>) -> ModelError {
-    ModelError::Artifact(msg.into())
+/// A problem with the file as a whole, its header or its section table.
+fn artifact_error(problem: impl Into<String>) -> ModelError {
+    ArtifactError::file(problem).into()
+}
+
+/// A problem inside section `name`.
+fn section_error(name: &'static str, problem: impl Into<String>) -> ModelError {
+    ArtifactError::section(name, problem).into()
 }
 
 fn align_up(n: usize) -> usize {
@@ -218,7 +224,10 @@ impl<'a> Reader<'a> {
             .and_then(|end| self.bytes.get(self.pos..end))
             .and_then(|s| s.first_chunk::<N>())
             .ok_or_else(|| {
-                artifact_error(format!("truncated: no {N} bytes at offset {}", self.pos))
+                ModelError::from(ArtifactError::at(
+                    self.pos as u64,
+                    format!("truncated: no {N} bytes at offset {}", self.pos),
+                ))
             })?;
         self.pos += N;
         Ok(*chunk)
@@ -247,7 +256,7 @@ pub fn decode(bytes: &[u8]) -> Result<Model, ModelError> {
 
     let meta: Metadata = serde_json::from_slice(sections[META]).map_err(|e| {
         // serde quotes offending values, which may be megabytes long.
-        artifact_error(format!("section META: {}", shorten(&e.to_string())))
+        section_error("META", shorten(&e.to_string()))
     })?;
     let tagged = meta
         .features
@@ -255,8 +264,9 @@ pub fn decode(bytes: &[u8]) -> Result<Model, ModelError> {
         .as_ref()
         .is_some_and(|b| b.tags.is_some());
     if version == 1 && tagged {
-        return Err(artifact_error(
-            "section META: a version 1 artifact cannot hold a basket tag model (added in version 2)",
+        return Err(section_error(
+            "META",
+            "a version 1 artifact cannot hold a basket tag model (added in version 2)",
         ));
     }
     check_vocabularies(&meta)?;
@@ -271,10 +281,10 @@ pub fn decode(bytes: &[u8]) -> Result<Model, ModelError> {
         if Some(len) == expected {
             Ok(())
         } else {
-            Err(artifact_error(format!(
-                "section {}: length {len} is not {what}",
-                tag_name(i)
-            )))
+            Err(section_error(
+                tag_name(i),
+                format!("length {len} is not {what}"),
+            ))
         }
     };
     let per_node = format!("n_nodes {n_nodes} x 4 bytes");
@@ -337,9 +347,11 @@ fn read_container(bytes: &[u8]) -> Result<(u16, [&[u8]; 7]), ModelError> {
     let reserved_b = r.u32()?;
     for (at, value) in [(12, reserved_a), (28, reserved_b)] {
         if value != 0 {
-            return Err(artifact_error(format!(
-                "reserved header field at offset {at} is 0x{value:08x}, must be 0"
-            )));
+            return Err(ArtifactError::at(
+                at as u64,
+                format!("reserved header field at offset {at} is 0x{value:08x}, must be 0"),
+            )
+            .into());
         }
     }
     if file_len != len as u64 {
@@ -405,35 +417,57 @@ fn read_container(bytes: &[u8]) -> Result<(u16, [&[u8]; 7]), ModelError> {
 
         let expected = SECTIONS[index].1;
         if Elem::from_code(elem_code) != Some(expected) {
-            return Err(artifact_error(format!(
-                "section {name}: element type {elem_code}, expected {} ({})",
-                expected as u32,
-                expected.name()
-            )));
+            return Err(section_error(
+                name,
+                format!(
+                    "element type {elem_code}, expected {} ({})",
+                    expected as u32,
+                    expected.name()
+                ),
+            ));
         }
         if offset % ALIGN as u64 != 0 {
-            return Err(artifact_error(format!(
-                "section {name}: offset {offset} is not a multiple of {ALIGN}"
-            )));
+            return Err(ModelError::from(
+                ArtifactError::section(
+                    name,
+                    format!("offset {offset} is not a multiple of {ALIGN}"),
+                )
+                .with_offset(offset),
+            ));
         }
         if offset < covered_to as u64 {
-            return Err(artifact_error(format!(
-                "section {name}: offset {offset} overlaps the bytes before it, which run to {covered_to}"
-            )));
+            return Err(ModelError::from(
+                ArtifactError::section(
+                    name,
+                    format!(
+                        "offset {offset} overlaps the bytes before it, which run to {covered_to}"
+                    ),
+                )
+                .with_offset(offset),
+            ));
         }
         let end = offset.checked_add(length).filter(|&e| e <= len as u64);
         let Some(end) = end else {
-            return Err(artifact_error(format!(
-                "section {name}: {length} bytes at offset {offset} run past the end of the {len}-byte file"
-            )));
+            return Err(ModelError::from(
+                ArtifactError::section(
+                    name,
+                    format!(
+                        "{length} bytes at offset {offset} run past the end of the {len}-byte file"
+                    ),
+                )
+                .with_offset(offset),
+            ));
         };
         // Both fit in usize now: they are at most `len`.
         let (start, end) = (offset as usize, end as usize);
         if (end - start) % expected.size() != 0 {
-            return Err(artifact_error(format!(
-                "section {name}: length {length} is not a multiple of {} bytes",
-                expected.size()
-            )));
+            return Err(section_error(
+                name,
+                format!(
+                    "length {length} is not a multiple of {} bytes",
+                    expected.size()
+                ),
+            ));
         }
         check_zero(bytes, covered_to, start)?;
         found[index] = Some(&bytes[start..end]);
@@ -466,11 +500,15 @@ fn section_order() -> String {
 fn check_zero(bytes: &[u8], from: usize, to: usize) -> Result<(), ModelError> {
     match bytes[from..to].iter().position(|&b| b != 0) {
         None => Ok(()),
-        Some(i) => Err(artifact_error(format!(
-            "non-zero byte 0x{:02x} at offset {} outside every section",
-            bytes[from + i],
-            from + i
-        ))),
+        Some(i) => Err(ArtifactError::at(
+            (from + i) as u64,
+            format!(
+                "non-zero byte 0x{:02x} at offset {} outside every section",
+                bytes[from + i],
+                from + i
+            ),
+        )
+        .into()),
     }
 }
 
@@ -494,30 +532,34 @@ fn read_f32s(bytes: &[u8]) -> Vec<f32> {
 /// Checking them here first keeps hostile files on the error path.
 fn check_tree_offsets(offsets: &[u32], n_nodes: usize) -> Result<(), ModelError> {
     if offsets.len() < 2 {
-        return Err(artifact_error(format!(
-            "section TOFF: {} entries, a forest needs n_trees + 1 >= 2",
-            offsets.len()
-        )));
+        return Err(section_error(
+            "TOFF",
+            format!("{} entries, a forest needs n_trees + 1 >= 2", offsets.len()),
+        ));
     }
     if offsets[0] != 0 {
-        return Err(artifact_error(format!(
-            "section TOFF: the first tree starts at {}, not 0",
-            offsets[0]
-        )));
+        return Err(section_error(
+            "TOFF",
+            format!("the first tree starts at {}, not 0", offsets[0]),
+        ));
     }
     for (t, w) in offsets.windows(2).enumerate() {
         if w[1] <= w[0] {
-            return Err(artifact_error(format!(
-                "section TOFF: tree {t} runs from {} to {}, offsets must increase",
-                w[0], w[1]
-            )));
+            return Err(section_error(
+                "TOFF",
+                format!(
+                    "tree {t} runs from {} to {}, offsets must increase",
+                    w[0], w[1]
+                ),
+            ));
         }
     }
     let last = offsets[offsets.len() - 1];
     if last as usize != n_nodes {
-        return Err(artifact_error(format!(
-            "section TOFF: the trees end at {last}, but there are n_nodes {n_nodes}"
-        )));
+        return Err(section_error(
+            "TOFF",
+            format!("the trees end at {last}, but there are n_nodes {n_nodes}"),
+        ));
     }
     Ok(())
 }
@@ -530,10 +572,13 @@ fn check_vocabularies(meta: &Metadata) -> Result<(), ModelError> {
     for def in &meta.features.features {
         if let FeatureKind::Categorical { vocabulary } = &def.kind {
             if vocabulary.windows(2).any(|w| w[0] >= w[1]) {
-                return Err(artifact_error(format!(
-                    "section META: the vocabulary of feature '{}' is not sorted and free of duplicates",
-                    shorten(&def.name)
-                )));
+                return Err(section_error(
+                    "META",
+                    format!(
+                        "the vocabulary of feature '{}' is not sorted and free of duplicates",
+                        shorten(&def.name)
+                    ),
+                ));
             }
         }
     }
@@ -619,7 +664,7 @@ mod tests {
 
     fn artifact_err(bytes: &[u8]) -> String {
         match decode(bytes) {
-            Err(ModelError::Artifact(msg)) => msg,
+            Err(ModelError::Artifact(e)) => e.to_string(),
             other => panic!("expected an artifact error, got {other:?}"),
         }
     }
@@ -769,7 +814,7 @@ mod tests {
         // A tag model is version 2's: the same file declaring version 1 is
         // refused before the spec is judged at all.
         let mut tagged = small_model();
-        tagged.meta.features.basket = Some(crate::basket::BasketPriors {
+        tagged.meta.features.basket = Some(crate::priors::BasketPriors {
             global: vec![0.5, 0.5],
             smoothing: 1.0,
             global_log_price: 0.0,

@@ -7,16 +7,28 @@
 //! f64 arithmetic in the same order as the ETL and the interpreter: their
 //! features agree bit for bit by construction, and the tests only confirm it.
 //!
-//! The formulas are documented in [`crate::basket`].
+//! The product priors: each product is replaced by the class distribution
+//! of the training baskets that held it, shrunk towards its category's
+//! when it was seen in few baskets, chained coarse to fine over the
+//! hierarchy:
+//!
+//! ```text
+//! global -> PROD_CODE_40 -> PROD_CODE_30 -> PROD_CODE_20 -> PROD_CODE_10 -> PROD_CODE
+//! p(level) = (counts(code) + m * p(parent)) / (baskets(code) + m)
+//! ```
+//!
+//! so a product never seen in training falls back to its category's prior,
+//! and a category never seen to the one above it. The tag features are
+//! [`crate::tags`]'s.
 //!
 //! [`FeatureSpec`]: crate::FeatureSpec
 
-use crate::basket::{
-    Basket, Item, ProductLevel, CATEGORICAL_FIELDS, PRICE_FIELDS, PRIOR_FAMILIES, TOTAL_FIELDS,
-};
+use crate::basket::{Basket, Item, ProductLevel};
 use crate::error::ModelError;
-use crate::feature::is_missing;
-use crate::tags::{rule_bound, sum_distribution, LEAN_FIELDS, N_TAGS, TAG_FIELDS};
+use crate::feature::{is_missing, FeatureKind, FeatureSpec};
+use crate::layout::{basket_width, CATEGORICAL_FIELDS, PRICE_FIELDS, PRIOR_FAMILIES, TOTAL_FIELDS};
+use crate::priors::BasketPriors;
+use crate::tags::{rule_bound, sum_distribution, N_TAGS, TAG_FIELDS};
 
 /// What the basket encoder reads: the categorical vocabularies and the
 /// fitted product priors.
@@ -85,20 +97,6 @@ pub fn line_priors<T: BasketTables + ?Sized>(tables: &T, item: &Item) -> Vec<f64
     values
 }
 
-/// The length of a basket model's feature vector for `n_classes` classes,
-/// with or without a tag model.
-pub const fn basket_width(n_classes: usize, tagged: bool) -> usize {
-    let plain = CATEGORICAL_FIELDS.len()
-        + TOTAL_FIELDS.len()
-        + PRICE_FIELDS.len()
-        + PRIOR_FAMILIES.len() * n_classes;
-    if tagged {
-        plain + n_classes + TAG_FIELDS.len() + LEAN_FIELDS.len()
-    } else {
-        plain
-    }
-}
-
 /// Lines up to which the tag features' scratch lives on the stack.
 const STACK_LINES: usize = 16;
 
@@ -117,7 +115,7 @@ pub fn encode_basket_with<T: BasketTables + ?Sized>(
     let tag_model = tables.tag_model();
     let width = basket_width(k, tag_model.is_some());
     if out.len() != width {
-        return Err(ModelError::Input(format!(
+        return Err(ModelError::input(format!(
             "a basket of {k} classes encodes into {width} features, the output has room for {}",
             out.len()
         )));
@@ -483,4 +481,380 @@ fn item_prior<T: BasketTables + ?Sized>(
         }
     }
     line
+}
+impl FeatureSpec {
+    /// Encodes a basket into `out` (cleared first). Works for any input:
+    /// unknown codes take their fallbacks, an empty basket gives NaN priors
+    /// and zero totals, which the trees route like any missing value. The
+    /// arithmetic is [`encode_basket_with`], shared with compiled models.
+    pub fn encode_basket(&self, basket: &Basket, out: &mut Vec<f32>) -> Result<(), ModelError> {
+        let priors = self
+            .basket
+            .as_ref()
+            .ok_or_else(|| ModelError::input("this model reads table rows, not baskets"))?;
+        out.clear();
+        out.resize(basket_width(priors.n_classes(), priors.tags.is_some()), 0.0);
+        encode_basket_with(&SpecTables { spec: self, priors }, basket, out)
+    }
+
+    /// The encoder's tables over this spec, for a basket model.
+    pub fn basket_tables(&self) -> Option<impl BasketTables + '_> {
+        let priors = self.basket.as_ref()?;
+        Some(SpecTables { spec: self, priors })
+    }
+}
+
+/// The encoder's tables as a decoded feature spec holds them: vocabularies
+/// in the spec's first six features, priors in `spec.basket`.
+struct SpecTables<'a> {
+    spec: &'a FeatureSpec,
+    priors: &'a BasketPriors,
+}
+
+impl BasketTables for SpecTables<'_> {
+    fn category(&self, field: usize, raw: &str) -> f32 {
+        match self.spec.features.get(field).map(|f| &f.kind) {
+            Some(FeatureKind::Categorical { vocabulary }) => {
+                crate::feature::category_code(vocabulary, raw)
+            }
+            _ => f32::NAN,
+        }
+    }
+    fn global(&self) -> &[f32] {
+        &self.priors.global
+    }
+    fn smoothing(&self) -> f32 {
+        self.priors.smoothing
+    }
+    fn global_log_price(&self) -> f32 {
+        self.priors.global_log_price
+    }
+    fn n_levels(&self) -> usize {
+        self.priors.levels.len()
+    }
+    fn level(&self, level: usize) -> ProductLevel {
+        self.priors.levels[level].level
+    }
+    fn find(&self, level: usize, code: &str) -> Option<usize> {
+        self.priors.levels[level].index_of(code)
+    }
+    fn counts(&self, level: usize, index: usize) -> &[f32] {
+        let k = self.priors.n_classes();
+        &self.priors.levels[level].counts[index * k..(index + 1) * k]
+    }
+    fn log_price(&self, level: usize, index: usize) -> Option<f32> {
+        self.priors.levels[level].log_price[index]
+    }
+    fn tag_model(&self) -> Option<(f32, &[f32])> {
+        self.priors
+            .tags
+            .as_ref()
+            .map(|t| (t.threshold, t.global.as_slice()))
+    }
+    fn segment_likelihood(&self, segment: &str) -> Option<&[f32]> {
+        let t = self.priors.tags.as_ref()?;
+        let i = t.segments.iter().position(|s| s == segment)?;
+        Some(&t.segment_likelihood[i * N_TAGS..(i + 1) * N_TAGS])
+    }
+    fn tags(&self, level: usize, index: usize) -> &[f32] {
+        &self.priors.levels[level].tags[index * N_TAGS..(index + 1) * N_TAGS]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::feature_names;
+    use crate::priors::PriorLevel;
+    use crate::tags::TagModel;
+
+    fn classes() -> Vec<String> {
+        ["LA", "MM", "UM"].map(String::from).to_vec()
+    }
+
+    fn item(prod: &str, cl: &str, dep: &str, spend: f64) -> Item {
+        Item {
+            prod_code: prod.into(),
+            prod_code_10: cl.into(),
+            prod_code_20: dep.into(),
+            prod_code_30: "G00001".into(),
+            prod_code_40: Some("D00001".into()),
+            quantity: 1.0,
+            spend,
+        }
+    }
+
+    fn level(level: ProductLevel, rows: &[(&str, [f32; 3])]) -> PriorLevel {
+        PriorLevel {
+            level,
+            codes: rows.iter().map(|r| r.0.to_string()).collect(),
+            counts: rows.iter().flat_map(|r| r.1).collect(),
+            // Every known category's lines cost e^1 on average.
+            log_price: rows.iter().map(|_| Some(1.0)).collect(),
+            tags: vec![],
+            parents: vec![],
+        }
+    }
+
+    fn spec() -> FeatureSpec {
+        let priors = BasketPriors {
+            global: vec![0.25, 0.5, 0.25],
+            smoothing: 10.0,
+            global_log_price: 0.0,
+            levels: vec![
+                level(ProductLevel::ProdCode40, &[]),
+                level(ProductLevel::ProdCode30, &[]),
+                level(ProductLevel::ProdCode20, &[("DEP00001", [10.0, 0.0, 0.0])]),
+                level(ProductLevel::ProdCode10, &[]),
+                level(ProductLevel::ProdCode, &[("PRD0000001", [0.0, 0.0, 90.0])]),
+            ],
+            tags: None,
+        };
+        let vocab = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        FeatureSpec::for_baskets(
+            &classes(),
+            [
+                vocab(&["LS", "SS"]),
+                vocab(&["E02"]),
+                vocab(&["L", "M", "S"]),
+                vocab(&["Top Up"]),
+                vocab(&["Fresh"]),
+                vocab(&["LA", "MM", "UM"]),
+            ],
+            priors,
+        )
+    }
+
+    fn basket(items: Vec<Item>) -> Basket {
+        Basket {
+            store_format: "SS".into(),
+            store_region: "W09".into(),
+            basket_size: "M".into(),
+            basket_type: "Top Up".into(),
+            dominant_mission: "Fresh".into(),
+            customer_price_sensitivity: None,
+            items,
+        }
+    }
+
+    #[test]
+    fn priors_chain_from_coarse_to_fine_and_fall_back() {
+        let spec = spec();
+        spec.validate_basket().unwrap();
+        let names = feature_names(&classes(), false);
+        assert_eq!(names.len(), spec.features.len());
+        let mut x = Vec::new();
+        // A known product in a known department, and an unknown product in an
+        // unknown department: the second falls back to the global prior.
+        spec.encode_basket(
+            &basket(vec![
+                item("PRD0000001", "CL1", "DEP00001", 3.0),
+                item("PRD9", "CL9", "DEP9", 1.0),
+            ]),
+            &mut x,
+        )
+        .unwrap();
+        let at = |name: &str| x[names.iter().position(|n| n == name).unwrap()];
+        assert_eq!(&x[..5], &[1.0, 1.0, 1.0, 0.0, 0.0]);
+        assert_eq!(
+            at("store_region"),
+            1.0,
+            "unseen region gets the unseen code"
+        );
+        assert!(at("customer_price_sensitivity").is_nan());
+        assert_eq!(
+            (at("items"), at("spend"), at("unit_price")),
+            (2.0, 4.0, 2.0)
+        );
+        // Department DEP00001: (10 LA + 10 * global) / 20 = [0.625, 0.25, 0.125].
+        // Product: (90 UM + 10 * dept) / 100 = [0.0625, 0.025, 0.9125].
+        let product = [0.0625f64, 0.025, 0.9125];
+        let unknown = [0.25f64, 0.5, 0.25];
+        for (c, class) in classes().iter().enumerate() {
+            let weighted = (3.0 * product[c] + unknown[c]) / 4.0;
+            assert!((f64::from(at(&format!("product_prior_{class}"))) - weighted).abs() < 1e-6);
+            let mean = (product[c] + unknown[c]) / 2.0;
+            assert!((f64::from(at(&format!("product_prior_mean_{class}"))) - mean).abs() < 1e-6);
+        }
+        assert!((at("department_prior_LA") - (3.0 * 0.625 + 0.25) / 4.0).abs() < 1e-6);
+        // Line 1 (3.0 in DEP00001, reference e^1): ln 3 - 1; line 2 (1.0,
+        // unknown categories, global reference 0): ln 1 - 0 = 0.
+        let first = 3f64.ln() - 1.0;
+        assert!((f64::from(at("price_index")) - 3.0 * first / 4.0).abs() < 1e-6);
+        assert!((f64::from(at("price_index_mean")) - first / 2.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn empty_and_odd_baskets_encode_without_error() {
+        let spec = spec();
+        let mut x = Vec::new();
+        spec.encode_basket(&basket(vec![]), &mut x).unwrap();
+        assert_eq!(x.len(), spec.features.len());
+        assert_eq!(x[6], 0.0);
+        assert!(x[10..].iter().all(|v| v.is_nan()));
+        let mut odd = item("", "", "", f64::NAN);
+        odd.prod_code_40 = None;
+        odd.quantity = -1.0;
+        spec.encode_basket(&basket(vec![odd]), &mut x).unwrap();
+        assert!(
+            x[10..12].iter().all(|v| v.is_nan()),
+            "no priced line: {x:?}"
+        );
+        assert!(x[12..].iter().all(|v| v.is_finite()), "{x:?}");
+    }
+
+    /// The test spec with a tag model: PRD0000001 is certainly UM, every
+    /// other code takes the global tag mix; UM shoppers double the weight of
+    /// UM products and halve that of LA ones.
+    fn tagged_spec() -> FeatureSpec {
+        let mut spec = spec();
+        let priors = spec.basket.as_mut().unwrap();
+        for level in &mut priors.levels {
+            level.tags = level.codes.iter().flat_map(|_| [0.25, 0.5, 0.25]).collect();
+        }
+        priors.levels[4].tags = vec![0.0, 0.0, 1.0];
+        priors.tags = Some(TagModel {
+            threshold: 0.21,
+            global: vec![0.25, 0.5, 0.25],
+            segments: vec!["UM".into()],
+            segment_likelihood: vec![0.5, 1.0, 2.0],
+        });
+        let priors = spec.basket.clone().unwrap();
+        FeatureSpec::for_baskets(
+            &classes(),
+            std::array::from_fn(|i| match &spec.features[i].kind {
+                FeatureKind::Categorical { vocabulary } => vocabulary.clone(),
+                FeatureKind::Numeric => vec![],
+            }),
+            priors,
+        )
+    }
+
+    #[test]
+    fn tag_features_follow_the_rule_over_the_sum_distribution() {
+        let spec = tagged_spec();
+        spec.validate_basket().unwrap();
+        let names = feature_names(&classes(), true);
+        assert_eq!(names.len(), spec.features.len());
+        assert_eq!(names.len(), basket_width(3, true));
+        let mut x = Vec::new();
+        let items = vec![
+            item("PRD0000001", "CL1", "DEP00001", 3.0),
+            item("PRD9", "CL9", "DEP9", 1.0),
+        ];
+        spec.encode_basket(&basket(items.clone()), &mut x).unwrap();
+        let at = |x: &[f32], name: &str| x[names.iter().position(|n| n == name).unwrap()];
+        // Two lines, bound floor(0.42) = 0; the sum is 1 + t, t the unknown
+        // product's tag: -1 -> 0 (MM, 0.25), 0 -> 1 (UM, 0.5), +1 -> 2 (UM).
+        assert_eq!(at(&x, "tag_prob_LA"), 0.0);
+        assert_eq!(at(&x, "tag_prob_MM"), 0.25);
+        assert_eq!(at(&x, "tag_prob_UM"), 0.75);
+        assert_eq!(at(&x, "tag_lean"), 0.5);
+        assert!((at(&x, "tag_lean_sd") - 0.5f32.sqrt() / 2.0).abs() < 1e-6);
+        assert_eq!(at(&x, "tag_confidence"), 0.75);
+        assert_eq!(at(&x, "tag_seen"), 0.5);
+        // Leans relative to the global prior's 0.25 - 0.25 = 0: the known
+        // product leans UM (0.9125 - 0.0625), the unknown one not at all.
+        assert!((at(&x, "lean_max") - 0.85).abs() < 1e-6);
+        assert_eq!(at(&x, "lean_min"), 0.0);
+        assert_eq!(at(&x, "lean_positive"), 0.5);
+        assert_eq!(at(&x, "lean_negative"), 0.0);
+        // A UM shopper: the unknown product becomes [0.125, 0.5, 0.5] / 1.125.
+        let mut b = basket(items);
+        b.customer_price_sensitivity = Some("UM".into());
+        let mut y = Vec::new();
+        spec.encode_basket(&b, &mut y).unwrap();
+        assert!((f64::from(at(&y, "tag_prob_MM")) - 0.125 / 1.125).abs() < 1e-6);
+        // A segment the model has no row for changes nothing but the
+        // customer field itself.
+        b.customer_price_sensitivity = Some("LA".into());
+        spec.encode_basket(&b, &mut y).unwrap();
+        assert_eq!(x[6..], y[6..]);
+        // The untagged part of the vector is the plain encoder's.
+        let mut plain = Vec::new();
+        self::spec()
+            .encode_basket(&basket(b.items.clone()), &mut plain)
+            .unwrap();
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&x[..plain.len()]), bits(&plain));
+    }
+
+    #[test]
+    fn lines_of_one_product_share_its_tag() {
+        let spec = tagged_spec();
+        let names = feature_names(&classes(), true);
+        let at = |x: &[f32], name: &str| x[names.iter().position(|n| n == name).unwrap()];
+        let mut x = Vec::new();
+        // Three lines, two of one unknown product: the sum is 2t + u, not
+        // three independent tags. bound floor(0.63) = 0, so the basket is
+        // MM only when 2t + u = 0: (t, u) = (0, 0) with 0.5 * 0.5.
+        let items = vec![
+            item("PRD7", "CL9", "DEP9", 1.0),
+            item("PRD7", "CL9", "DEP9", 1.0),
+            item("PRD8", "CL9", "DEP9", 1.0),
+        ];
+        spec.encode_basket(&basket(items), &mut x).unwrap();
+        assert_eq!(at(&x, "tag_prob_MM"), 0.25);
+        assert_eq!(at(&x, "tag_prob_LA"), 0.375);
+    }
+
+    #[test]
+    fn broken_tag_tables_are_rejected() {
+        let mut spec = tagged_spec();
+        spec.basket.as_mut().unwrap().levels[4].tags.pop();
+        assert!(spec.validate_basket().is_err());
+        let mut spec = tagged_spec();
+        spec.basket
+            .as_mut()
+            .unwrap()
+            .tags
+            .as_mut()
+            .unwrap()
+            .threshold = 1.5;
+        assert!(spec.validate_basket().is_err());
+        let mut spec = tagged_spec();
+        spec.basket.as_mut().unwrap().levels[4].tags[0] = f32::NAN;
+        assert!(spec.validate_basket().is_err());
+        // Tags without a model: the features would not match the layout.
+        let mut spec = tagged_spec();
+        spec.basket.as_mut().unwrap().tags = None;
+        assert!(spec.validate_basket().is_err());
+    }
+
+    #[test]
+    fn a_spec_with_unpriced_codes_survives_json() {
+        // serde_json writes a NaN as null and cannot read it back into an
+        // f32; a code without a price is therefore None, not NaN.
+        let mut spec = spec();
+        spec.basket.as_mut().unwrap().levels[2].log_price[0] = None;
+        let json = serde_json::to_string(&spec).unwrap();
+        assert!(json.contains(r#""log_price":[null]"#), "{json}");
+        let back: FeatureSpec = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, spec);
+        back.validate_basket().unwrap();
+    }
+
+    #[test]
+    fn broken_priors_are_rejected() {
+        let mut spec = spec();
+        spec.basket.as_mut().unwrap().levels.swap(0, 1);
+        assert!(spec.validate_basket().is_err());
+        let mut spec2 = self::spec();
+        spec2.features.pop();
+        assert!(spec2.validate_basket().is_err());
+        let mut spec3 = self::spec();
+        spec3.basket.as_mut().unwrap().levels[4].counts.push(1.0);
+        assert!(spec3.validate_basket().is_err());
+    }
+
+    #[test]
+    fn baskets_parse_from_the_api_shape() {
+        let json = r#"{"store_format":"LS","store_region":"E02","basket_size":"L",
+            "basket_type":"Top Up","dominant_mission":"Fresh","customer_price_sensitivity":"LA",
+            "items":[{"prod_code":"PRD0900097","prod_code_10":"CL00001","prod_code_20":"DEP00001",
+            "prod_code_30":"G00001","prod_code_40":"D00001","quantity":1,"spend":1.03}]}"#;
+        let b: Basket = serde_json::from_str(json).unwrap();
+        assert_eq!(b.items[0].quantity, 1.0);
+        assert!(serde_json::from_str::<Basket>(&json.replace("\"quantity\"", "\"qty\"")).is_err());
+    }
 }

@@ -12,15 +12,19 @@ use crate::error::ModelError;
 /// [`crate::basket`] with the fitted priors it carries.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FeatureSpec {
+    /// The features, in vector order.
     pub features: Vec<FeatureDef>,
+    /// A basket model's fitted encoder tables; `None` for a table-row model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub basket: Option<crate::basket::BasketPriors>,
+    pub basket: Option<crate::priors::BasketPriors>,
 }
 
 /// One input column and how it is encoded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureDef {
+    /// The column (or basket feature) name.
     pub name: String,
+    /// How its text becomes a number.
     #[serde(flatten)]
     pub kind: FeatureKind,
 }
@@ -37,7 +41,10 @@ pub enum FeatureKind {
     /// Known value `v` encodes as its index; a value the vocabulary does not
     /// hold encodes as `vocabulary.len()` (the "unseen" code, which every
     /// split puts beside the largest known codes); missing encodes as NaN.
-    Categorical { vocabulary: Vec<String> },
+    Categorical {
+        /// The known values, sorted and distinct.
+        vocabulary: Vec<String>,
+    },
 }
 
 /// The spellings of "no value" in text input. Anything else is a value.
@@ -112,13 +119,8 @@ pub fn encode_value<S: AsRef<str>>(
     }
     let raw = raw.trim();
     match vocabulary {
-        None => parse_number(raw).ok_or_else(|| {
-            ModelError::Input(format!(
-                "feature '{}': '{}' is not a number",
-                name,
-                shorten(raw)
-            ))
-        }),
+        None => parse_number(raw)
+            .ok_or_else(|| ModelError::field(name, format!("'{}' is not a number", shorten(raw)))),
         Some(vocabulary) => Ok(category_code(vocabulary, raw)),
     }
 }
@@ -152,14 +154,17 @@ pub fn shorten(raw: &str) -> String {
 }
 
 impl FeatureSpec {
+    /// The number of features.
     pub fn len(&self) -> usize {
         self.features.len()
     }
 
+    /// Whether there are no features.
     pub fn is_empty(&self) -> bool {
         self.features.is_empty()
     }
 
+    /// The feature names, in order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.features.iter().map(|f| f.name.as_str())
     }
@@ -175,7 +180,7 @@ impl FeatureSpec {
             out.push(def.encode(value)?);
         }
         if out.len() != self.features.len() {
-            return Err(ModelError::Input(format!(
+            return Err(ModelError::input(format!(
                 "expected {} values, got {}",
                 self.features.len(),
                 out.len()

@@ -38,13 +38,19 @@ pub struct Forest {
 /// decoder assembles and hands to [`Forest::new`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ForestParts {
+    /// Width of the feature vectors the forest reads.
     pub n_features: usize,
+    /// Classes each leaf distribution covers.
     pub n_classes: usize,
     /// `n_trees + 1` entries: start of each tree, then the total node count.
     pub tree_offsets: Vec<u32>,
+    /// Per node, the feature its split reads (0 for leaves).
     pub feature: Vec<u32>,
+    /// Per node, the split threshold: `x <= t` goes left (`+inf` for leaves).
     pub threshold: Vec<f32>,
+    /// Per node, its left child's index within its tree (right = left + 1); a leaf points to itself.
     pub left: Vec<u32>,
+    /// Per node, 1 when NaN goes left, else 0.
     pub missing_left: Vec<u8>,
     /// `n_nodes * n_classes` class probabilities, node-major.
     pub values: Vec<f32>,
@@ -54,10 +60,15 @@ pub struct ForestParts {
 /// which node 0 is the root and children follow the layout rules.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
+    /// The feature the split reads.
     pub feature: u32,
+    /// `x <= threshold` goes left.
     pub threshold: f32,
+    /// Index of the left child within the tree (the right one follows it); its own index for a leaf.
     pub left: u32,
+    /// Whether NaN goes left.
     pub missing_left: bool,
+    /// The node's class distribution (a leaf's is its prediction).
     pub value: Vec<f32>,
 }
 
@@ -77,7 +88,9 @@ impl Node {
 /// Per-tree shape statistics, for reports and for the code emitter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TreeShape {
+    /// Nodes in the tree.
     pub nodes: usize,
+    /// Leaves in the tree.
     pub leaves: usize,
     /// Edges on the longest root-to-leaf path (a single leaf has depth 0).
     pub depth: usize,
@@ -185,33 +198,43 @@ impl Forest {
         Forest::new(parts)
     }
 
+    /// Width of the feature vectors the forest reads.
     pub fn n_features(&self) -> usize {
         self.n_features
     }
+    /// Classes of the leaf distributions.
     pub fn n_classes(&self) -> usize {
         self.n_classes
     }
+    /// Trees in the forest.
     pub fn n_trees(&self) -> usize {
         self.tree_offsets.len() - 1
     }
+    /// Nodes over all trees.
     pub fn n_nodes(&self) -> usize {
         self.feature.len()
     }
+    /// Where each tree starts in the node arrays, plus the total at the end.
     pub fn tree_offsets(&self) -> &[u32] {
         &self.tree_offsets
     }
+    /// Per node, the feature its split reads.
     pub fn feature(&self) -> &[u32] {
         &self.feature
     }
+    /// Per node, the split threshold.
     pub fn threshold(&self) -> &[f32] {
         &self.threshold
     }
+    /// Per node, the tree-local index of its left child.
     pub fn left(&self) -> &[u32] {
         &self.left
     }
+    /// Per node, 1 when NaN goes left.
     pub fn missing_left(&self) -> &[u8] {
         &self.missing_left
     }
+    /// Per node, `n_classes` probabilities, node-major.
     pub fn values(&self) -> &[f32] {
         &self.values
     }

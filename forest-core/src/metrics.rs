@@ -50,7 +50,7 @@ impl ConfusionMatrix {
         predicted: &[usize],
     ) -> Result<Self, ModelError> {
         if truth.len() != predicted.len() {
-            return Err(ModelError::Input(format!(
+            return Err(ModelError::input(format!(
                 "{} true classes but {} predictions",
                 truth.len(),
                 predicted.len()
@@ -60,7 +60,7 @@ impl ConfusionMatrix {
         for (row, (&t, &p)) in truth.iter().zip(predicted).enumerate() {
             for (what, class) in [("true", t), ("predicted", p)] {
                 if class >= n_classes {
-                    return Err(ModelError::Input(format!(
+                    return Err(ModelError::input(format!(
                         "row {row}: {what} class {class} out of range for {n_classes} classes"
                     )));
                 }
@@ -173,7 +173,7 @@ pub fn evaluate(
     let n_classes = classes.len();
     let confusion = ConfusionMatrix::from_predictions(n_classes, truth, predicted)?;
     if truth.is_empty() {
-        return Err(ModelError::Input("no rows to evaluate".into()));
+        return Err(ModelError::input("no rows to evaluate"));
     }
     let log_loss = proba
         .map(|proba| log_loss(n_classes, truth, proba))
@@ -229,7 +229,7 @@ pub fn evaluate_proba(
 ) -> Result<Evaluation, ModelError> {
     check_proba_shape(classes.len(), truth.len(), proba)?;
     if classes.is_empty() {
-        return Err(ModelError::Input("no classes to evaluate".into()));
+        return Err(ModelError::input("no classes to evaluate"));
     }
     let predicted: Vec<usize> = proba.chunks_exact(classes.len()).map(argmax).collect();
     evaluate(classes, truth, Some(proba), &predicted)
@@ -246,7 +246,7 @@ fn ratio(num: u64, den: u64) -> f64 {
 
 fn check_proba_shape(n_classes: usize, n_rows: usize, proba: &[f32]) -> Result<(), ModelError> {
     if proba.len() != n_rows * n_classes {
-        return Err(ModelError::Input(format!(
+        return Err(ModelError::input(format!(
             "expected {n_rows} rows of {n_classes} probabilities, got {} values",
             proba.len()
         )));
@@ -259,7 +259,7 @@ fn check_proba_shape(n_classes: usize, n_rows: usize, proba: &[f32]) -> Result<(
 fn log_loss(n_classes: usize, truth: &[usize], proba: &[f32]) -> Result<f64, ModelError> {
     check_proba_shape(n_classes, truth.len(), proba)?;
     if let Some(i) = proba.iter().position(|p| !(0.0..=1.0).contains(p)) {
-        return Err(ModelError::Input(format!(
+        return Err(ModelError::input(format!(
             "row {}: probability {} is not in [0, 1]",
             i / n_classes,
             proba[i]
@@ -548,20 +548,20 @@ mod tests {
         let classes = labels(&["a", "b"]);
         assert!(matches!(
             ConfusionMatrix::from_predictions(2, &[0, 1], &[0]),
-            Err(ModelError::Input(_))
+            Err(ModelError::Input { .. })
         ));
         assert!(matches!(
             evaluate(&classes, &[0, 1], None, &[0]),
-            Err(ModelError::Input(_))
+            Err(ModelError::Input { .. })
         ));
         // Probabilities for the wrong number of rows or classes.
         assert!(matches!(
             evaluate(&classes, &[0, 1], Some(&[1.0, 0.0, 0.0]), &[0, 1]),
-            Err(ModelError::Input(_))
+            Err(ModelError::Input { .. })
         ));
         assert!(matches!(
             evaluate_proba(&classes, &[0, 1], &[1.0, 0.0, 0.0]),
-            Err(ModelError::Input(_))
+            Err(ModelError::Input { .. })
         ));
     }
 
@@ -570,19 +570,19 @@ mod tests {
         let classes = labels(&["a", "b"]);
         assert!(matches!(
             ConfusionMatrix::from_predictions(2, &[0, 2], &[0, 1]),
-            Err(ModelError::Input(_))
+            Err(ModelError::Input { .. })
         ));
         assert!(matches!(
             evaluate(&classes, &[0, 1], None, &[0, 5]),
-            Err(ModelError::Input(_))
+            Err(ModelError::Input { .. })
         ));
         assert!(matches!(
             evaluate_proba(&classes, &[0, 2], &[1.0, 0.0, 0.0, 1.0]),
-            Err(ModelError::Input(_))
+            Err(ModelError::Input { .. })
         ));
         assert!(matches!(
             evaluate_proba(&[], &[0], &[]),
-            Err(ModelError::Input(_))
+            Err(ModelError::Input { .. })
         ));
     }
 
@@ -592,7 +592,7 @@ mod tests {
         for bad in [f32::NAN, -0.1, 1.5] {
             assert!(matches!(
                 evaluate(&classes, &[0], Some(&[bad, 0.5]), &[0]),
-                Err(ModelError::Input(_))
+                Err(ModelError::Input { .. })
             ));
         }
     }
@@ -602,11 +602,11 @@ mod tests {
         let classes = labels(&["a", "b"]);
         assert!(matches!(
             evaluate(&classes, &[], None, &[]),
-            Err(ModelError::Input(_))
+            Err(ModelError::Input { .. })
         ));
         assert!(matches!(
             evaluate_proba(&classes, &[], &[]),
-            Err(ModelError::Input(_))
+            Err(ModelError::Input { .. })
         ));
         // An empty matrix itself is fine; only scoring it is not.
         let m = ConfusionMatrix::from_predictions(2, &[], &[]).unwrap();

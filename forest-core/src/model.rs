@@ -54,7 +54,9 @@ pub struct TrainingInfo {
 /// A forest together with its metadata.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
+    /// What the forest means: classes, features, provenance.
     pub meta: Metadata,
+    /// The trees.
     pub forest: Forest,
 }
 

@@ -14,7 +14,7 @@ impl Forest {
     pub fn predict_proba_into(&self, row: &[f32], out: &mut [f32]) -> Result<(), ModelError> {
         self.check_width(row.len(), 1)?;
         if out.len() != self.n_classes() {
-            return Err(ModelError::Input(format!(
+            return Err(ModelError::input(format!(
                 "output has room for {} classes, the model has {}",
                 out.len(),
                 self.n_classes()
@@ -76,7 +76,7 @@ impl Forest {
 
     fn check_width(&self, len: usize, n_rows: usize) -> Result<(), ModelError> {
         if len != n_rows * self.n_features() {
-            return Err(ModelError::Input(format!(
+            return Err(ModelError::input(format!(
                 "expected rows of {} features, got {} values",
                 self.n_features(),
                 len

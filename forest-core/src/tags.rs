@@ -50,6 +50,7 @@ pub struct TagModel {
     /// each line's tag distribution by its segment's row.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub segments: Vec<String>,
+    /// `segments.len() * 3` positive numbers, one row per segment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub segment_likelihood: Vec<f32>,
 }

@@ -3,13 +3,13 @@
 //! basket encoder's features, with priors for a handful of real-looking
 //! product codes.
 
-use forest_core::basket::{PriorLevel, ProductLevel};
 use forest_core::splitmix::SplitMix64;
 use forest_core::tags::TagModel;
 use forest_core::{
     Basket, BasketPriors, FeatureKind, FeatureSpec, Forest, Item, Metadata, Model, Node,
     TrainingInfo,
 };
+use forest_core::{PriorLevel, ProductLevel};
 
 /// Deterministic inputs: forest-core's SplitMix64, plus a picker.
 pub type Rng = SplitMix64;

@@ -17,7 +17,7 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use csv::{ByteRecord, Position, ReaderBuilder};
-use forest_core::feature::{is_missing, parse_number, shorten};
+use forest_core::{is_missing, parse_number, shorten};
 use forest_core::{FeatureDef, FeatureKind, FeatureSpec};
 
 use crate::error::DataError;

@@ -61,7 +61,7 @@ pub fn encode_row(
     out: &mut [f32],
 ) -> Result<(), ModelError> {
     if raw.len() != features.len() || out.len() != features.len() {
-        return Err(ModelError::Input(format!(
+        return Err(ModelError::input(format!(
             "expected {} values, got {}",
             features.len(),
             raw.len()
@@ -79,8 +79,11 @@ pub struct StaticBasket<'a> {
     /// Sorted vocabulary of each field of
     /// [`CATEGORICAL_FIELDS`](crate::basket::CATEGORICAL_FIELDS).
     pub vocabularies: [&'a [&'a str]; 6],
+    /// Class distribution of all training baskets.
     pub global: &'a [f32],
+    /// Pseudo-count pulling a code's distribution towards its parent's.
     pub smoothing: f32,
+    /// Mean log unit price of all training lines.
     pub global_log_price: f32,
     /// In [`ProductLevel::CHAIN`] order.
     pub levels: &'a [StaticLevel<'a>],
@@ -89,6 +92,7 @@ pub struct StaticBasket<'a> {
     pub tags: Option<(f32, &'a [f32])>,
     /// The tag model's customer segments and their likelihood rows.
     pub segments: &'a [&'a str],
+    /// Three likelihoods per segment of `segments`.
     pub segment_likelihood: &'a [f32],
     /// Precomputed priors of known products, when the spec records their
     /// category chains.
@@ -101,18 +105,22 @@ pub struct StaticBasket<'a> {
 /// [`line_priors`](crate::encode::line_priors)).
 #[derive(Debug, Clone, Copy)]
 pub struct StaticCache<'a> {
+    /// Four indices per product into the levels above.
     pub parents: &'a [u32],
+    /// `2k + 1` numbers per product.
     pub values: &'a [f64],
 }
 
 /// One product level's prior table, borrowed.
 #[derive(Debug, Clone, Copy)]
 pub struct StaticLevel<'a> {
+    /// Which level of the hierarchy.
     pub level: ProductLevel,
     /// Sorted, distinct.
     pub codes: &'a [&'a str],
     /// `codes.len() * n_classes` basket counts.
     pub counts: &'a [f32],
+    /// Per code, the mean log unit price of its training lines.
     pub log_price: &'a [Option<f32>],
     /// `codes.len() * 3` tag probabilities with a tag model, else empty.
     pub tags: &'a [f32],

@@ -360,7 +360,7 @@ pub fn cmd_inspect(a: &InspectArgs) -> Result<()> {
 /// What a basket model's encoder carries: codes per product level and the
 /// tag model's tables.
 fn encoder_summary(priors: &forest_core::BasketPriors) -> serde_json::Value {
-    use forest_core::basket::ProductLevel;
+    use forest_core::ProductLevel;
     let levels: Vec<_> = priors
         .levels
         .iter()

@@ -10,9 +10,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use forest_core::basket::{BasketPriors, PriorLevel, ProductLevel, CATEGORICAL_FIELDS};
 use forest_core::tags::TagModel;
 use forest_core::{Basket, FeatureSpec};
+use forest_core::{BasketPriors, PriorLevel, ProductLevel, CATEGORICAL_FIELDS};
 
 use super::tags::TagTables;
 
@@ -88,7 +88,7 @@ impl PriorStats {
             basket.customer_price_sensitivity.as_ref(),
         ];
         for (vocab, value) in self.vocab.iter_mut().zip(fields) {
-            if let Some(v) = value.filter(|v| !forest_core::feature::is_missing(v)) {
+            if let Some(v) = value.filter(|v| !forest_core::is_missing(v)) {
                 vocab.insert(v.trim().to_string());
             }
         }

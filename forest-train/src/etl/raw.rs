@@ -4,7 +4,7 @@
 //! data lines = parsed lines + rejected lines.
 
 use csv::{ByteRecord, ReaderBuilder};
-use forest_core::feature::shorten;
+use forest_core::shorten;
 
 /// The columns of a raw file, in the order dunnhumby ships them.
 pub const RAW_COLUMNS: [&str; 22] = [

@@ -45,9 +45,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use forest_core::basket::ProductLevel;
 use forest_core::tags::{rule_bound, rule_class, N_TAGS};
 use forest_core::Basket;
+use forest_core::ProductLevel;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
