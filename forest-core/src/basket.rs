@@ -231,21 +231,52 @@ impl ProductLevel {
     }
 }
 
-/// What the codes of the price-sensitivity label mean, for answers people
-/// read: LA (less affluent) shoppers are the most price-sensitive, UM (up
-/// market) the least.
-pub const PRICE_SENSITIVITY_LABELS: [(&str, &str); 3] = [
-    ("LA", "High price sensitivity"),
-    ("MM", "Medium price sensitivity"),
-    ("UM", "Low price sensitivity"),
+/// What one class code of the price-sensitivity label means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClassMeaning {
+    /// The code in the data and in answers (`LA`).
+    pub code: &'static str,
+    /// The level of price sensitivity it stands for (`High`): what
+    /// `/predict` answers as `price_sensitivity`.
+    pub level: &'static str,
+    /// The same as a phrase for people (`High price sensitivity`).
+    pub label: &'static str,
+}
+
+/// What the codes of the price-sensitivity label mean: LA (less affluent)
+/// shoppers are the most price-sensitive, UM (up market) the least.
+pub const PRICE_SENSITIVITY: [ClassMeaning; 3] = [
+    ClassMeaning {
+        code: "LA",
+        level: "High",
+        label: "High price sensitivity",
+    },
+    ClassMeaning {
+        code: "MM",
+        level: "Medium",
+        label: "Medium price sensitivity",
+    },
+    ClassMeaning {
+        code: "UM",
+        level: "Low",
+        label: "Low price sensitivity",
+    },
 ];
 
-/// The readable label of a class code; a code without one stands for itself.
+fn meaning(code: &str) -> Option<&'static ClassMeaning> {
+    PRICE_SENSITIVITY.iter().find(|m| m.code == code)
+}
+
+/// The readable label of a class code; a code without one stands for
+/// itself.
 pub fn class_label(code: &str) -> &str {
-    PRICE_SENSITIVITY_LABELS
-        .iter()
-        .find(|(c, _)| *c == code)
-        .map_or(code, |(_, label)| label)
+    meaning(code).map_or(code, |m| m.label)
+}
+
+/// The price-sensitivity level of a class code (`High`, `Medium`, `Low`);
+/// a code without one stands for itself.
+pub fn class_level(code: &str) -> &str {
+    meaning(code).map_or(code, |m| m.level)
 }
 
 impl Basket {
@@ -341,9 +372,13 @@ mod tests {
 
     #[test]
     fn every_class_code_has_one_label() {
-        for (code, label) in PRICE_SENSITIVITY_LABELS {
-            assert_eq!(class_label(code), label);
+        for m in PRICE_SENSITIVITY {
+            assert_eq!(
+                (class_label(m.code), class_level(m.code)),
+                (m.label, m.level)
+            );
+            assert!(m.label.starts_with(m.level));
         }
-        assert_eq!(class_label("XX"), "XX");
+        assert_eq!((class_label("XX"), class_level("XX")), ("XX", "XX"));
     }
 }

@@ -67,8 +67,8 @@ pub mod splitmix;
 pub mod tags;
 
 pub use basket::{
-    class_label, Basket, Field, FieldType, Item, ProductLevel, BASKET_FIELDS, ITEM_FIELDS,
-    PRICE_SENSITIVITY_LABELS,
+    class_label, class_level, Basket, ClassMeaning, Field, FieldType, Item, ProductLevel,
+    BASKET_FIELDS, ITEM_FIELDS, PRICE_SENSITIVITY,
 };
 pub use encode::{encode_basket_with, line_priors, BasketTables, CachedLine};
 pub use error::{ArtifactError, ModelError};

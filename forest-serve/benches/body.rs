@@ -8,7 +8,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use forest_serve::{api, fastjson};
+use forest_serve::{parse_predict_fast_into, parse_predict_serde};
 
 const BODY: &[u8] = include_bytes!("../../benches/serve_basket.json");
 
@@ -17,10 +17,10 @@ fn body(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(BODY.len() as u64));
     let mut scratch = Vec::new();
     group.bench_function("fast_reader", |b| {
-        b.iter(|| fastjson::parse_into(black_box(BODY), &mut scratch).expect("the common shape"))
+        b.iter(|| parse_predict_fast_into(black_box(BODY), &mut scratch).expect("the common shape"))
     });
     group.bench_function("serde", |b| {
-        b.iter(|| api::parse_predict_serde(black_box(BODY)).expect("a basket"))
+        b.iter(|| parse_predict_serde(black_box(BODY)).expect("a basket"))
     });
     group.finish();
 }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use clap::Parser;
-use forest_serve::server::{serve, Handler, HttpSettings};
 use forest_serve::Config;
+use forest_serve::{serve, Handler, HttpSettings};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};

@@ -24,24 +24,31 @@
 //! them, exactly as in training.
 
 use std::cell::RefCell;
+use std::fmt;
 
-use forest_core::{Basket, Item};
-
-use crate::fastjson::Fast;
+use forest_core::{Basket, BASKET_FIELDS};
 use hyper::StatusCode;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Deserialize, Serialize, Serializer};
+
+use crate::fastjson::Fast;
 
 /// A 4xx or 5xx answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// A stable, machine-readable code (`missing_field`, ...).
     pub code: &'static str,
+    /// What is wrong, for people.
     pub message: String,
+    /// The path of the offending field in the body, when there is one.
     pub field: Option<String>,
 }
 
 impl ApiError {
+    /// An error without a field.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
@@ -51,12 +58,14 @@ impl ApiError {
         }
     }
 
+    /// The same error, naming the field at fault.
     pub fn field(mut self, field: impl Into<String>) -> ApiError {
         let field = field.into();
         self.field = (!field.is_empty()).then_some(field);
         self
     }
 
+    /// A 422: valid JSON of the wrong shape.
     pub fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
@@ -80,40 +89,87 @@ impl ApiError {
     }
 }
 
-/// The label answered beside a class code.
-pub fn price_sensitivity(code: &str) -> &str {
-    match code {
-        "LA" => "High",
-        "MM" => "Medium",
-        "UM" => "Low",
-        other => other,
-    }
-}
-
-/// The body of `POST /predict`: one basket, or `{"instances": [...]}`.
-/// Every field is optional here so that one pass over the bytes can tell
-/// the two apart; required fields are checked afterwards, by name.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PredictBody {
-    instances: Option<Vec<Basket>>,
-    store_format: Option<String>,
-    store_region: Option<String>,
-    basket_size: Option<String>,
-    basket_type: Option<String>,
-    dominant_mission: Option<String>,
-    customer_price_sensitivity: Option<String>,
-    items: Option<Vec<Item>>,
-}
-
 /// A parsed `/predict` request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PredictRequest {
+    /// One basket: the body is a basket object.
     One(Basket),
+    /// `{"instances": [...]}`.
     Batch(Vec<Basket>),
 }
 
+/// The key that makes a body a batch.
+const INSTANCES: &str = "instances";
+
+/// A body is a batch when its first key is `instances` (then no other key
+/// may follow), else one basket, read by [`Basket`]'s own deserialiser (so
+/// the schema, its required fields and its errors are written once, in
+/// forest-core).
+impl<'de> Deserialize<'de> for PredictRequest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(RequestVisitor)
+    }
+}
+
+struct RequestVisitor;
+
+impl<'de> Visitor<'de> for RequestVisitor {
+    type Value = PredictRequest;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("one basket, or {\"instances\": [...]}")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PredictRequest, A::Error> {
+        let Some(first) = map.next_key::<String>()? else {
+            return Err(de::Error::missing_field(BASKET_FIELDS[0].name));
+        };
+        if first == INSTANCES {
+            let baskets = map.next_value()?;
+            if let Some(other) = map.next_key::<String>()? {
+                return Err(de::Error::custom(format_args!(
+                    "unknown field `{other}`: not allowed beside `{INSTANCES}`; send one basket, or a batch"
+                )));
+            }
+            return Ok(PredictRequest::Batch(baskets));
+        }
+        let replay = Replay {
+            first: Some(first),
+            map,
+        };
+        Basket::deserialize(de::value::MapAccessDeserializer::new(replay)).map(PredictRequest::One)
+    }
+}
+
+/// A map whose first key was already read: it hands that key out again,
+/// then the rest of the map.
+struct Replay<A> {
+    first: Option<String>,
+    map: A,
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for Replay<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        match self.first.take() {
+            Some(key) => seed
+                .deserialize(de::value::StringDeserializer::<A::Error>::new(key))
+                .map(Some),
+            None => self.map.next_key_seed(seed),
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        self.map.next_value_seed(seed)
+    }
+}
+
 impl PredictRequest {
+    /// The baskets, one or many.
     pub fn baskets(&self) -> &[Basket] {
         match self {
             PredictRequest::One(b) => std::slice::from_ref(b),
@@ -204,67 +260,7 @@ fn validate(baskets: &[Basket], batch: bool, max_batch: usize) -> Result<(), Api
 /// The shape of a body, through serde: the reference the fast reader
 /// ([`crate::fastjson`]) is tested and benchmarked against.
 pub fn parse_predict_serde(body: &[u8]) -> Result<PredictRequest, ApiError> {
-    let parsed: PredictBody = parse_json(body)?;
-    match parsed {
-        PredictBody {
-            instances: Some(instances),
-            store_format: None,
-            store_region: None,
-            basket_size: None,
-            basket_type: None,
-            dominant_mission: None,
-            customer_price_sensitivity: None,
-            items: None,
-        } => Ok(PredictRequest::Batch(instances)),
-        PredictBody {
-            instances: Some(_), ..
-        } => {
-            let other = [
-                ("store_format", parsed.store_format.is_some()),
-                ("store_region", parsed.store_region.is_some()),
-                ("basket_size", parsed.basket_size.is_some()),
-                ("basket_type", parsed.basket_type.is_some()),
-                ("dominant_mission", parsed.dominant_mission.is_some()),
-                (
-                    "customer_price_sensitivity",
-                    parsed.customer_price_sensitivity.is_some(),
-                ),
-                ("items", parsed.items.is_some()),
-            ]
-            .into_iter()
-            .find(|f| f.1)
-            .map_or("items", |f| f.0);
-            Err(ApiError::unprocessable(
-                "unknown_field",
-                format!("`{other}` is not allowed beside `instances`: send one basket, or a batch"),
-            )
-            .field(other))
-        }
-        PredictBody {
-            instances: None,
-            store_format,
-            store_region,
-            basket_size,
-            basket_type,
-            dominant_mission,
-            customer_price_sensitivity,
-            items,
-        } => Ok(PredictRequest::One(Basket {
-            store_format: required(store_format, "store_format")?,
-            store_region: required(store_region, "store_region")?,
-            basket_size: required(basket_size, "basket_size")?,
-            basket_type: required(basket_type, "basket_type")?,
-            dominant_mission: required(dominant_mission, "dominant_mission")?,
-            customer_price_sensitivity,
-            items: required(items, "items")?,
-        })),
-    }
-}
-
-fn required<T>(value: Option<T>, field: &str) -> Result<T, ApiError> {
-    value.ok_or_else(|| {
-        ApiError::unprocessable("missing_field", format!("missing field `{field}`")).field(field)
-    })
+    parse_json(body)
 }
 
 /// The checks JSON types cannot express. Text fields take any value.
@@ -437,7 +433,7 @@ impl Serialize for Prediction<'_> {
         let code = self.classes.get(self.class()).map_or("", String::as_str);
         let mut st = s.serialize_struct("Prediction", 4)?;
         st.serialize_field("code", code)?;
-        st.serialize_field("price_sensitivity", price_sensitivity(code))?;
+        st.serialize_field("price_sensitivity", forest_core::class_level(code))?;
         st.serialize_field(
             "probabilities",
             &Probabilities(self.classes, self.probabilities),

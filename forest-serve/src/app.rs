@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{
+    HeaderValue, ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
+};
 use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 
@@ -21,11 +23,12 @@ use crate::server::Handler;
 use crate::v2;
 
 const JSON: &str = "application/json";
+const OCTET_STREAM: &str = "application/octet-stream";
 
 /// Everything a request can touch.
 pub struct App {
     engine: Arc<dyn Engine>,
-    pub metrics: Metrics,
+    pub(crate) metrics: Metrics,
     draining: AtomicBool,
     max_body_bytes: usize,
     max_batch: usize,
@@ -35,6 +38,7 @@ pub struct App {
 }
 
 impl App {
+    /// The handler for `engine` under `config`'s limits.
     pub fn new(engine: Arc<dyn Engine>, config: &Config) -> App {
         let (max_body_bytes, max_batch) = (config.max_body_bytes, config.max_batch);
         let openapi = crate::openapi::document(engine.as_ref(), max_body_bytes, max_batch);
@@ -51,10 +55,12 @@ impl App {
         }
     }
 
+    /// The engine it serves.
     pub fn engine(&self) -> &dyn Engine {
         self.engine.as_ref()
     }
 
+    /// Whether it takes traffic (not draining).
     pub fn is_ready(&self) -> bool {
         !self.draining.load(Ordering::Relaxed)
     }
@@ -101,12 +107,16 @@ impl App {
         let ready = self.is_ready();
         Ok(match route {
             Route::Predict => {
-                let body = self.json_body(req).await?;
+                let body = self.read_body(req, BodyKind::Json).await?;
                 self.predict(&body)?
             }
             Route::V2Infer => {
-                let body = self.json_body(req).await?;
-                self.infer(&body)?
+                let header_length = req
+                    .headers()
+                    .get(v2::HEADER_LENGTH)
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                let body = self.read_body(req, BodyKind::Inference).await?;
+                self.infer(&body, header_length.as_deref())?
             }
             Route::Health => json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()),
             Route::Ready | Route::V2Ready | Route::V2ModelReady => {
@@ -156,20 +166,33 @@ impl App {
         })
     }
 
-    /// Checks the content type and reads the body, never more than the
-    /// limit: a declared length over it is refused before reading, and a
-    /// chunked body is cut off as soon as it passes it.
-    async fn json_body(&self, req: Request<Incoming>) -> Result<Bytes, ApiError> {
+    /// Checks the content type and encoding and reads the body, never more
+    /// than the limit: a declared length over it is refused before
+    /// reading, and a chunked body is cut off as soon as it passes it.
+    async fn read_body(&self, req: Request<Incoming>, kind: BodyKind) -> Result<Bytes, ApiError> {
         let content_type = req.headers().get(CONTENT_TYPE).map(HeaderValue::as_bytes);
-        if !content_type.is_some_and(is_json) {
+        if !kind.accepts(content_type) {
             let got =
                 content_type.map_or("none".into(), |v| String::from_utf8_lossy(v).into_owned());
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
-                format!("send Content-Type: application/json, not {got}"),
+                format!("send Content-Type: {}, not {got}", kind.expected()),
             )
             .field("Content-Type"));
+        }
+        if let Some(encoding) = req.headers().get(CONTENT_ENCODING) {
+            if !encoding.as_bytes().eq_ignore_ascii_case(b"identity") {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    format!(
+                        "Content-Encoding {} is not supported: send the body uncompressed",
+                        String::from_utf8_lossy(encoding.as_bytes())
+                    ),
+                )
+                .field("Content-Encoding"));
+            }
         }
         let limit = self.max_body_bytes;
         let too_large = || {
@@ -234,14 +257,19 @@ impl App {
                 (false, Some(one)) => serde_json::to_vec(one),
                 _ => serde_json::to_vec(&Predictions(predictions)),
             }
-            .map_err(|e| internal(e.into()))
+            .map_err(internal)
         })??;
         Ok(json_response(StatusCode::OK, body))
     }
 
-    fn infer(&self, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiError> {
+    fn infer(
+        &self,
+        body: &[u8],
+        header_length: Option<&str>,
+    ) -> Result<Response<Full<Bytes>>, ApiError> {
         let info = self.engine.info();
-        let parsed = v2::parse_infer(body, info, self.max_batch)?;
+        let (json_part, binary) = v2::split_body(body, header_length)?;
+        let parsed = v2::parse_infer(json_part, binary, info, self.max_batch)?;
         let mut probabilities = vec![0.0f32; parsed.n_rows * info.n_classes()];
         match &parsed.batch {
             v2::Batch::Features(rows) => self.engine.predict_features(rows, &mut probabilities),
@@ -252,15 +280,50 @@ impl App {
             self.metrics.predicted(forest_core::argmax(p));
         }
         let answer = v2::infer_response(info, &parsed, &probabilities);
-        Ok(json_response(
-            StatusCode::OK,
-            serde_json::to_vec(&answer).map_err(|e| internal(e.into()))?,
-        ))
+        Ok(match answer.header_length {
+            None => json_response(StatusCode::OK, answer.body),
+            Some(n) => {
+                let mut r = response(StatusCode::OK, OCTET_STREAM, answer.body);
+                r.headers_mut()
+                    .insert(v2::HEADER_LENGTH, HeaderValue::from(n));
+                r
+            }
+        })
     }
 }
 
-fn internal(e: anyhow::Error) -> ApiError {
-    tracing::error!(error = %format!("{e:#}"), "prediction failed");
+/// What a route's body must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyKind {
+    /// `/predict`: JSON, declared.
+    Json,
+    /// The Open Inference Protocol's infer: JSON, or JSON followed by
+    /// binary tensor data (`application/octet-stream`); a missing
+    /// Content-Type is read as JSON, as Triton does (its Python client
+    /// sends none).
+    Inference,
+}
+
+impl BodyKind {
+    fn accepts(self, content_type: Option<&[u8]>) -> bool {
+        match (self, content_type) {
+            (BodyKind::Json, Some(t)) => is_json(t),
+            (BodyKind::Json, None) => false,
+            (BodyKind::Inference, None) => true,
+            (BodyKind::Inference, Some(t)) => is_json(t) || is_media_type(t, OCTET_STREAM),
+        }
+    }
+
+    fn expected(self) -> &'static str {
+        match self {
+            BodyKind::Json => JSON,
+            BodyKind::Inference => "application/json or application/octet-stream",
+        }
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "prediction failed");
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         "internal",
@@ -270,11 +333,16 @@ fn internal(e: anyhow::Error) -> ApiError {
 
 /// `application/json`, any case, with or without parameters.
 fn is_json(value: &[u8]) -> bool {
+    is_media_type(value, JSON)
+}
+
+/// Whether a Content-Type names `media_type` (any case, any parameters).
+fn is_media_type(value: &[u8], media_type: &str) -> bool {
     let Ok(value) = std::str::from_utf8(value) else {
         return false;
     };
     let essence = value.split(';').next().unwrap_or("").trim();
-    essence.eq_ignore_ascii_case(JSON)
+    essence.eq_ignore_ascii_case(media_type)
 }
 
 fn response(

@@ -12,6 +12,8 @@ use clap::Parser;
     version,
     about = "Serves the price-sensitivity model over HTTP: /predict, probes, metrics, docs and the Open Inference Protocol (KServe V2)."
 )]
+/// The server's settings: command-line flags, each with an environment
+/// variable.
 pub struct Config {
     /// Address and port to listen on.
     #[arg(long, env = "FOREST_ADDR", default_value = "0.0.0.0:8080")]
@@ -89,19 +91,23 @@ impl Config {
         config
     }
 
+    /// How long a client may take to send the request headers.
     pub fn header_read_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.header_read_timeout_secs)
     }
 
+    /// How long a client may take to send the body (`None`: no limit).
     pub fn body_read_timeout(&self) -> Option<Duration> {
         (self.body_read_timeout_secs > 0.0)
             .then(|| Duration::from_secs_f64(self.body_read_timeout_secs))
     }
 
+    /// How long the drain on shutdown may take at most.
     pub fn drain_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.drain_timeout_secs)
     }
 
+    /// How often EMF records are written (`None`: never).
     pub fn emf_interval(&self) -> Option<Duration> {
         (self.emf_interval_secs > 0.0).then(|| Duration::from_secs_f64(self.emf_interval_secs))
     }

@@ -7,10 +7,49 @@
 //! development, comparison, emergency rollback).
 
 use std::cell::RefCell;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
-use forest_core::{Basket, Model};
+use forest_core::{Basket, Model, ModelError};
+use thiserror::Error;
+
+/// Why an engine could not start or answer.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    /// The artifact file could not be read.
+    #[error("cannot read model {path}: {error}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the file system said.
+        error: std::io::Error,
+    },
+    /// The artifact is not a model this server can serve: the decoder's
+    /// error names the section, offset or field.
+    #[error("model {path}: {error}")]
+    Artifact {
+        /// Where it came from (a path, or `embedded`).
+        path: String,
+        /// The decoder's answer.
+        error: ModelError,
+    },
+    /// The model reads table rows, while this server answers baskets.
+    #[error("model {0}: it reads table rows, not baskets; train it on the ETL's gold table")]
+    NotABasketModel(String),
+    /// This build has no compiled model and none was named.
+    #[error("no compiled model in this build (feature `compiled` off): pass --model FILE (or FOREST_SERVE_MODEL) to serve an artifact")]
+    NoModel,
+    /// A request's rows did not fit the model.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The caller's output buffer does not fit the answer (a bug).
+    #[error("{got} probabilities for an output of {room}")]
+    Output {
+        /// Values the engine produced.
+        got: usize,
+        /// Room the caller gave.
+        room: usize,
+    },
+}
 
 /// What the server tells about the model it serves.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +62,7 @@ pub struct ModelInfo {
     pub classes: Vec<String>,
     /// The model's feature vector, in order (what `/v2/.../infer` takes).
     pub feature_names: Vec<String>,
+    /// Trees in the forest.
     pub n_trees: usize,
     /// `compiled` or `interpreted`.
     pub engine: &'static str,
@@ -31,9 +71,11 @@ pub struct ModelInfo {
 }
 
 impl ModelInfo {
+    /// The number of classes.
     pub fn n_classes(&self) -> usize {
         self.classes.len()
     }
+    /// The width of the feature vector.
     pub fn n_features(&self) -> usize {
         self.feature_names.len()
     }
@@ -42,15 +84,16 @@ impl ModelInfo {
 /// A model that answers batches. Implementations must be cheap to call
 /// concurrently from every worker thread (`&self`, no locks on the hot path).
 pub trait Engine: Send + Sync + 'static {
+    /// What the engine serves.
     fn info(&self) -> &ModelInfo;
 
     /// Class probabilities of each basket, row-major into `out`
     /// (`baskets.len() * n_classes` values, overwritten).
-    fn predict_baskets(&self, baskets: &[Basket], out: &mut [f32]) -> anyhow::Result<()>;
+    fn predict_baskets(&self, baskets: &[Basket], out: &mut [f32]) -> Result<(), EngineError>;
 
     /// Class probabilities of ready feature rows (`rows.len() / n_features`
     /// rows, row-major), into `out` (`n_rows * n_classes` values).
-    fn predict_features(&self, rows: &[f32], out: &mut [f32]) -> anyhow::Result<()>;
+    fn predict_features(&self, rows: &[f32], out: &mut [f32]) -> Result<(), EngineError>;
 
     /// The model's feature vector for a basket, when the engine can show it
     /// (used for the examples of the documentation).
@@ -60,13 +103,12 @@ pub trait Engine: Send + Sync + 'static {
 }
 
 /// `copy_from_slice` without its panic on a length mismatch.
-fn copy_out(probabilities: &[f32], out: &mut [f32]) -> anyhow::Result<()> {
+fn copy_out(probabilities: &[f32], out: &mut [f32]) -> Result<(), EngineError> {
     if probabilities.len() != out.len() {
-        bail!(
-            "{} probabilities for an output of {}",
-            probabilities.len(),
-            out.len()
-        );
+        return Err(EngineError::Output {
+            got: probabilities.len(),
+            room: out.len(),
+        });
     }
     out.copy_from_slice(probabilities);
     Ok(())
@@ -85,10 +127,15 @@ pub struct Interpreted {
 
 impl Interpreted {
     /// Decodes and checks an artifact; the model must read baskets.
-    pub fn from_bytes(bytes: &[u8], name: &str) -> anyhow::Result<Interpreted> {
-        let model = forest_core::artifact::decode(bytes)?;
+    /// `source` names where the bytes came from, for errors.
+    pub fn from_bytes(bytes: &[u8], name: &str, source: &str) -> Result<Interpreted, EngineError> {
+        let model =
+            forest_core::artifact::decode(bytes).map_err(|error| EngineError::Artifact {
+                path: source.to_string(),
+                error,
+            })?;
         if model.meta.features.basket.is_none() {
-            bail!("the model reads table rows, not baskets: train it on the ETL's gold table");
+            return Err(EngineError::NotABasketModel(source.to_string()));
         }
         let hash = forest_core::artifact::content_hash(bytes);
         let info = ModelInfo {
@@ -109,12 +156,16 @@ impl Interpreted {
         Ok(Interpreted { model, info })
     }
 
-    pub fn load(path: &Path, name: &str) -> anyhow::Result<Interpreted> {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read model {}", path.display()))?;
-        Interpreted::from_bytes(&bytes, name).with_context(|| format!("model {}", path.display()))
+    /// Reads, decodes and checks an artifact file.
+    pub fn load(path: &Path, name: &str) -> Result<Interpreted, EngineError> {
+        let bytes = std::fs::read(path).map_err(|error| EngineError::Read {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        Interpreted::from_bytes(&bytes, name, &path.display().to_string())
     }
 
+    /// The decoded model.
     pub fn model(&self) -> &Model {
         &self.model
     }
@@ -125,12 +176,15 @@ impl Engine for Interpreted {
         &self.info
     }
 
-    fn predict_baskets(&self, baskets: &[Basket], out: &mut [f32]) -> anyhow::Result<()> {
+    fn predict_baskets(&self, baskets: &[Basket], out: &mut [f32]) -> Result<(), EngineError> {
         let spec = &self.model.meta.features;
         let forest = &self.model.forest;
         let k = self.info.n_classes();
         if out.len() != baskets.len() * k {
-            bail!("output has room for {} values", out.len());
+            return Err(EngineError::Output {
+                got: baskets.len() * k,
+                room: out.len(),
+            });
         }
         SCRATCH.with_borrow_mut(|x| {
             if let [basket] = baskets {
@@ -148,7 +202,7 @@ impl Engine for Interpreted {
         })
     }
 
-    fn predict_features(&self, rows: &[f32], out: &mut [f32]) -> anyhow::Result<()> {
+    fn predict_features(&self, rows: &[f32], out: &mut [f32]) -> Result<(), EngineError> {
         copy_out(&self.model.forest.predict_proba_batch(rows)?, out)
     }
 
@@ -173,11 +227,13 @@ pub struct Compiled {
 
 #[cfg(feature = "compiled")]
 impl Compiled {
-    pub fn new(name: &str) -> anyhow::Result<Compiled> {
+    /// The compiled model, served under `name`.
+    pub fn new(name: &str) -> Result<Compiled, EngineError> {
         if !forest::IS_BASKET_MODEL {
-            bail!(
-                "the compiled model reads table rows, not baskets: build with FOREST_MODEL naming a basket model"
-            );
+            return Err(EngineError::NotABasketModel(format!(
+                "compiled in (version {}); build with FOREST_MODEL naming a basket model",
+                forest::MODEL_VERSION
+            )));
         }
         Ok(Compiled {
             info: ModelInfo {
@@ -202,7 +258,7 @@ impl Engine for Compiled {
         &self.info
     }
 
-    fn predict_baskets(&self, baskets: &[Basket], out: &mut [f32]) -> anyhow::Result<()> {
+    fn predict_baskets(&self, baskets: &[Basket], out: &mut [f32]) -> Result<(), EngineError> {
         if let [basket] = baskets {
             // One basket: the single-row walk, no batch buffers.
             return copy_out(&forest::predict_basket(basket)?.probabilities, out);
@@ -210,7 +266,7 @@ impl Engine for Compiled {
         Ok(forest::predict_proba_baskets(baskets, out)?)
     }
 
-    fn predict_features(&self, rows: &[f32], out: &mut [f32]) -> anyhow::Result<()> {
+    fn predict_features(&self, rows: &[f32], out: &mut [f32]) -> Result<(), EngineError> {
         Ok(forest::predict_proba_features(rows, out)?)
     }
 

@@ -11,11 +11,13 @@
 //! with serde, which accepts it or names the error. So the fast path can
 //! change speed, never answers (property-tested below against serde).
 
-use forest_core::{Basket, Item};
+use forest_core::{Basket, Field, Item, BASKET_FIELDS, ITEM_FIELDS};
 
 /// What the fast path read: one basket, or the baskets of `instances`.
 pub enum Fast {
+    /// A basket object.
     One(Basket),
+    /// `{"instances": [...]}`.
     Batch(Vec<Basket>),
 }
 
@@ -145,30 +147,20 @@ struct Reader<'a> {
     i: usize,
 }
 
+/// A basket key's index in forest-core's [`BASKET_FIELDS`] (the order of
+/// [`Basket`]'s fields).
 fn basket_key(key: &str) -> Option<usize> {
-    Some(match key {
-        "store_format" => 0,
-        "store_region" => 1,
-        "basket_size" => 2,
-        "basket_type" => 3,
-        "dominant_mission" => 4,
-        "customer_price_sensitivity" => 5,
-        "items" => 6,
-        _ => return None,
-    })
+    BASKET_FIELDS.iter().position(|f| f.name == key)
 }
 
+/// An item key's index in forest-core's [`ITEM_FIELDS`].
 fn item_key(key: &str) -> Option<usize> {
-    Some(match key {
-        "prod_code" => 0,
-        "prod_code_10" => 1,
-        "prod_code_20" => 2,
-        "prod_code_30" => 3,
-        "prod_code_40" => 4,
-        "quantity" => 5,
-        "spend" => 6,
-        _ => return None,
-    })
+    ITEM_FIELDS.iter().position(|f| f.name == key)
+}
+
+/// Whether every required field is among those `seen`.
+fn complete(fields: &[Field; 7], seen: [bool; 7]) -> bool {
+    fields.iter().zip(seen).all(|(f, seen)| seen || !f.required)
 }
 
 impl<'a> Reader<'a> {
@@ -297,16 +289,20 @@ impl<'a> Reader<'a> {
     }
 
     /// `"name":` when the body has exactly that at the reader (then the
-    /// whitespace after it). Fixed length, so the compare is inline.
+    /// whitespace after it). Callers pass a field of the constant tables
+    /// by a constant index, so the length is known and the compare inline.
     #[inline(always)]
-    fn literal<const N: usize>(&mut self, quoted_key: &[u8; N]) -> bool {
-        if self.b.get(self.i..self.i + N) == Some(quoted_key.as_slice()) {
-            self.i += N;
+    fn quoted_key(&mut self, name: &str) -> bool {
+        let n = name.len();
+        let at = self.i;
+        let hit = self.b.get(at..at + n + 3).is_some_and(|w| {
+            w[0] == b'"' && &w[1..=n] == name.as_bytes() && w[n + 1] == b'"' && w[n + 2] == b':'
+        });
+        if hit {
+            self.i += n + 3;
             self.ws();
-            true
-        } else {
-            false
         }
+        hit
     }
 
     /// Reads an object's members from the value of key index `k` on; `f`
@@ -347,26 +343,28 @@ impl<'a> Reader<'a> {
         }
     }
 
+    // The key after key `k` in the tables' order (constant indices, so
+    // each compare has a constant length).
     fn next_basket_key(&mut self, k: usize) -> bool {
         match k {
-            0 => self.literal(b"\"store_region\":"),
-            1 => self.literal(b"\"basket_size\":"),
-            2 => self.literal(b"\"basket_type\":"),
-            3 => self.literal(b"\"dominant_mission\":"),
-            4 => self.literal(b"\"customer_price_sensitivity\":"),
-            5 => self.literal(b"\"items\":"),
+            0 => self.quoted_key(BASKET_FIELDS[1].name),
+            1 => self.quoted_key(BASKET_FIELDS[2].name),
+            2 => self.quoted_key(BASKET_FIELDS[3].name),
+            3 => self.quoted_key(BASKET_FIELDS[4].name),
+            4 => self.quoted_key(BASKET_FIELDS[5].name),
+            5 => self.quoted_key(BASKET_FIELDS[6].name),
             _ => false,
         }
     }
 
     fn next_item_key(&mut self, k: usize) -> bool {
         match k {
-            0 => self.literal(b"\"prod_code_10\":"),
-            1 => self.literal(b"\"prod_code_20\":"),
-            2 => self.literal(b"\"prod_code_30\":"),
-            3 => self.literal(b"\"prod_code_40\":"),
-            4 => self.literal(b"\"quantity\":"),
-            5 => self.literal(b"\"spend\":"),
+            0 => self.quoted_key(ITEM_FIELDS[1].name),
+            1 => self.quoted_key(ITEM_FIELDS[2].name),
+            2 => self.quoted_key(ITEM_FIELDS[3].name),
+            3 => self.quoted_key(ITEM_FIELDS[4].name),
+            4 => self.quoted_key(ITEM_FIELDS[5].name),
+            5 => self.quoted_key(ITEM_FIELDS[6].name),
             _ => false,
         }
     }
@@ -389,8 +387,7 @@ impl<'a> Reader<'a> {
         if !seen[5] {
             out.customer_price_sensitivity = None;
         }
-        // Every key but customer_price_sensitivity is required.
-        (seen[..5].iter().all(|&s| s) && seen[6]).then_some(())
+        complete(&BASKET_FIELDS, seen).then_some(())
     }
 
     /// A JSON array read into `out` element by element with `read`,
@@ -430,7 +427,7 @@ impl<'a> Reader<'a> {
     fn item_into(&mut self, out: &mut Item) -> Option<()> {
         self.eat(b'{')?;
         self.ws();
-        let first = if self.literal(b"\"prod_code\":") {
+        let first = if self.quoted_key(ITEM_FIELDS[0].name) {
             0
         } else {
             item_key(self.key()?)?
@@ -450,7 +447,7 @@ impl<'a> Reader<'a> {
         if !seen[4] {
             out.prod_code_40 = None;
         }
-        (seen[..4].iter().all(|&s| s) && seen[5] && seen[6]).then_some(())
+        complete(&ITEM_FIELDS, seen).then_some(())
     }
 }
 

@@ -2,70 +2,112 @@
 //! with no web framework, so that a prediction costs little more than the
 //! HTTP exchange around it.
 //!
-//! - [`engine`]: the [`Engine`] trait and its implementations, the compiled
-//!   approved model and the interpreter over a `.forest` artifact;
-//! - [`route`]: paths to routes; [`app`]: the handler (limits, content
-//!   types, the routes); [`api`]: `/predict` bodies, validation and the
-//!   JSON error shape, with [`fastjson`], the allocation-free reader for
-//!   the common body shape; [`v2`]: the Open Inference Protocol (KServe V2);
-//! - [`metrics`]: Prometheus counters and the CloudWatch embedded-metric
-//!   records; [`openapi`]: the OpenAPI 3.1 document and the `/docs` page;
-//! - [`server`]: the connection loop and the drain on shutdown, shared with
-//!   the hello-world of the benchmark (`examples/hello.rs`).
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use forest_serve::{load_engine, start, Config};
+//! use clap::Parser;
+//!
+//! // The approved model compiled in (or `--model FILE`), on a free port.
+//! let config = Config::parse_from(["forest-serve", "--addr", "127.0.0.1:0"]);
+//! let engine = load_engine(&config)?;
+//! let server = start(config, engine).await?;
+//! println!("POST http://{}/predict", server.addr);
+//! server.stop().await; // drains in-flight requests, as SIGTERM does
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Inside (private modules, the public surface is re-exported here):
+//!
+//! - `engine`: the [`Engine`] trait and its implementations, [`Compiled`]
+//!   (the approved model built in, feature `compiled`) and [`Interpreted`]
+//!   (any `.forest` artifact through forest-core's interpreter);
+//! - `route`: paths to routes; `app`: the handler ([`App`]: limits,
+//!   content types, the routes); `api`: `/predict` bodies
+//!   ([`parse_predict`]), validation and the JSON error shape ([`ApiError`]),
+//!   with `fastjson`, the allocation-free reader for the common body shape
+//!   ([`parse_predict_fast`], which answers only what serde answers,
+//!   [`parse_predict_serde`]); `v2`: the Open Inference Protocol (KServe V2)
+//!   with Triton's binary tensor data extension ([`parse_infer`]);
+//! - `metrics`: Prometheus counters and the CloudWatch embedded-metric
+//!   records; `openapi`: the OpenAPI 3.1 document (its static part in
+//!   `src/openapi.json`, the basket schema from forest-core's field tables)
+//!   and the `/docs` page;
+//! - `server`: the connection loop and the drain on shutdown ([`serve`],
+//!   [`serve_connection`]), shared with the hello-world of the benchmark
+//!   (`examples/hello.rs`).
+//!
+//! The key decision: the body reader and the engine are on the hot path, so
+//! each has a fast implementation held to a reference (the fast reader to
+//! serde, the compiled model to the interpreter) by property tests and
+//! fuzzing, rather than a framework's extractor and a boxed model.
 //!
 //! [`start`] runs a server on the current tokio runtime and hands back its
 //! address, which is how the tests run one on port 0.
 
-// The OpenAPI document is one large `json!` literal.
-#![recursion_limit = "512"]
+#![warn(missing_docs)]
 
-pub mod api;
-pub mod app;
-pub mod config;
-pub mod engine;
-pub mod fastjson;
-pub mod metrics;
-pub mod openapi;
-pub mod route;
-pub mod server;
-pub mod v2;
+mod api;
+mod app;
+mod config;
+mod engine;
+mod fastjson;
+mod metrics;
+mod openapi;
+mod route;
+mod server;
+mod v2;
 
 use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+pub use api::{parse_predict, parse_predict_serde, with_predict, ApiError, PredictRequest};
 pub use app::App;
 pub use config::Config;
 #[cfg(feature = "compiled")]
 pub use engine::Compiled;
-pub use engine::{Engine, Interpreted, ModelInfo};
-pub use server::DrainReport;
+pub use engine::{Engine, EngineError, Interpreted, ModelInfo};
+pub use fastjson::{parse as parse_predict_fast, parse_into as parse_predict_fast_into, Fast};
+pub use openapi::example_basket;
+pub use server::{serve, serve_connection, DrainReport, Handler, HttpSettings};
+pub use v2::{parse_infer, split_body, Batch as InferBatch, Parsed as InferRequest};
 
-use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// The engine the configuration asks for: `--model FILE` through the
 /// interpreter, otherwise the compiled approved model.
-pub fn load_engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
+pub fn load_engine(config: &Config) -> Result<Arc<dyn Engine>, EngineError> {
     match &config.model {
         Some(path) => Ok(Arc::new(Interpreted::load(path, &config.model_name)?)),
         #[cfg(feature = "compiled")]
         None => Ok(Arc::new(engine::Compiled::new(&config.model_name)?)),
         #[cfg(not(feature = "compiled"))]
-        None => anyhow::bail!(
-            "no compiled model in this build (feature `compiled` off): pass --model FILE (or FOREST_SERVE_MODEL) to serve an artifact"
-        ),
+        None => Err(EngineError::NoModel),
     }
 }
 
+/// The listening socket could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {error}")]
+pub struct BindError {
+    /// The address asked for.
+    pub addr: SocketAddr,
+    /// What the operating system said.
+    pub error: std::io::Error,
+}
+
 /// Binds the configured address.
-pub async fn bind(config: &Config) -> anyhow::Result<TcpListener> {
+pub async fn bind(config: &Config) -> Result<TcpListener, BindError> {
     TcpListener::bind(config.addr)
         .await
-        .with_context(|| format!("cannot listen on {}", config.addr))
+        .map_err(|error| BindError {
+            addr: config.addr,
+            error,
+        })
 }
 
 /// Serves until `shutdown` completes, then drains (see [`server`]); EMF
@@ -128,6 +170,7 @@ fn write_records(records: &[serde_json::Value]) {
 
 /// A server running on the current runtime.
 pub struct Running {
+    /// Where it listens.
     pub addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<DrainReport>,
@@ -153,9 +196,12 @@ impl Running {
 
 /// Binds `config.addr` (port 0 picks a free port) and serves `engine` on
 /// the current runtime until [`Running::stop`].
-pub async fn start(config: Config, engine: Arc<dyn Engine>) -> anyhow::Result<Running> {
+pub async fn start(config: Config, engine: Arc<dyn Engine>) -> Result<Running, BindError> {
     let listener = bind(&config).await?;
-    let addr = listener.local_addr()?;
+    let addr = listener.local_addr().map_err(|error| BindError {
+        addr: config.addr,
+        error,
+    })?;
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         run(listener, engine, &config, async {

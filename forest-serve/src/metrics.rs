@@ -192,7 +192,7 @@ impl Metrics {
                 w,
                 "forest_predictions_total{{class=\"{}\",price_sensitivity=\"{}\"}} {}",
                 escape_label(class),
-                escape_label(crate::api::price_sensitivity(class)),
+                escape_label(forest_core::class_level(class)),
                 c.load(Relaxed)
             );
         }

@@ -1,9 +1,13 @@
-//! The OpenAPI 3.1 document of the server, written by hand and completed
-//! with the served model's classes, version, feature count and limits, and
-//! the self-contained HTML page that renders it at `/docs`.
+//! The OpenAPI 3.1 document of the server and the self-contained HTML page
+//! that renders it at `/docs`. The static part is `openapi.json` beside
+//! this file; the basket and item schemas come from forest-core's field
+//! tables (the one definition of the request schema), and the served
+//! model's classes, version, feature count and the limits are filled in.
 
-use forest_core::{Basket, Item};
-use serde_json::{json, Value};
+use forest_core::{
+    class_level, Basket, Field, FieldType, Item, BASKET_FIELDS, ITEM_FIELDS, PRICE_SENSITIVITY,
+};
+use serde_json::{json, Map, Value};
 
 use crate::engine::Engine;
 
@@ -78,24 +82,49 @@ fn unknown_codes_basket() -> Basket {
     }
 }
 
-fn error_response(description: &str) -> Value {
-    json!({
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    })
+/// The static part of the document: paths, operations, responses and the
+/// schemas that do not depend on the model; [`document`] fills in the rest
+/// (every `"FILLED"` in it).
+const TEMPLATE: &str = include_str!("openapi.json");
+
+/// A schema field's JSON Schema, from forest-core's field table.
+fn field_schema(field: &Field) -> Value {
+    let example: Value = serde_json::from_str(field.example).unwrap_or(Value::Null);
+    let mut schema = match field.kind {
+        FieldType::String if field.required => json!({"type": "string"}),
+        FieldType::String => json!({"type": ["string", "null"]}),
+        FieldType::Number => json!({"type": "number"}),
+        FieldType::Items => json!({
+            "type": "array",
+            // `validate_basket` refuses a basket without items.
+            "minItems": 1,
+            "items": {"$ref": "#/components/schemas/Item"},
+        }),
+    };
+    schema["description"] = field.description.into();
+    if field.kind != FieldType::Items {
+        schema["examples"] = json!([example]);
+    }
+    schema
 }
 
-fn v2_error_response(description: &str) -> Value {
+/// An object schema over a field table.
+fn object_schema(fields: &[Field], description: &str) -> Value {
+    let properties: Map<String, Value> = fields
+        .iter()
+        .map(|f| (f.name.to_string(), field_schema(f)))
+        .collect();
+    let required: Vec<&str> = fields
+        .iter()
+        .filter(|f| f.required)
+        .map(|f| f.name)
+        .collect();
     json!({
+        "type": "object",
         "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/V2Error"}}},
-    })
-}
-
-fn json_ok(description: &str, schema: &str) -> Value {
-    json!({
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}},
+        "required": required,
+        "additionalProperties": false,
+        "properties": properties,
     })
 }
 
@@ -103,17 +132,112 @@ fn json_ok(description: &str, schema: &str) -> Value {
 pub fn document(engine: &dyn Engine, max_body_bytes: usize, max_batch: usize) -> Value {
     let info = engine.info();
     let classes = &info.classes;
-    let labels: Vec<&str> = classes
-        .iter()
-        .map(|c| crate::api::price_sensitivity(c))
-        .collect();
-    let basket = example_basket();
     let nf = info.n_features();
     let features: Vec<f32> = engine
-        .encode_basket(&basket)
+        .encode_basket(&example_basket())
         .filter(|x| x.len() == nf)
         .unwrap_or_else(|| vec![0.0; nf]);
-    let class_probs: serde_json::Map<String, Value> = classes
+    let limits = format!(
+        "Bodies are limited to {max_body_bytes} bytes (413 `body_too_large`), batches to {max_batch} baskets (413 `batch_too_large`)."
+    );
+    let mut doc: Value = serde_json::from_str(TEMPLATE).unwrap_or_else(|_| json!({}));
+    doc["info"]["version"] = env!("CARGO_PKG_VERSION").into();
+    doc["info"]["description"] = format!(
+        "Serves model `{}` version `{}` ({} engine, {} trees, classes {}). \
+         Errors are JSON `{{\"error\": {{\"code\", \"message\", \"field\"}}}}`: 400 for a body that is not JSON, \
+         422 for valid JSON of the wrong shape (a wrong type, a missing or unknown field, no items, a quantity not above 0), \
+         413 for a body or batch over the limit, 415 for a Content-Type other than application/json, \
+         405 (with `Allow`) for a wrong method, 404 for an unknown route. \
+         Unknown store, basket or product codes are not errors: the model's fallbacks answer them. {limits} \
+         The Open Inference Protocol routes under `/v2` answer errors in that protocol's shape, `{{\"error\": \"message\"}}`, with 400.",
+        info.name, info.version, info.engine, info.n_trees, classes.join(", ")
+    )
+    .into();
+
+    let predict = &mut doc["paths"]["/predict"]["post"];
+    predict["description"] = format!(
+        "Send one basket, or `{{\"instances\": [...]}}` with up to {max_batch} baskets. {limits}"
+    )
+    .into();
+    predict["requestBody"]["content"]["application/json"]["examples"] = json!({
+        "basket": {"summary": "One basket", "value": example_basket()},
+        "unknown_codes": {
+            "summary": "Codes the model has never seen (answered from its fallbacks)",
+            "value": unknown_codes_basket(),
+        },
+        "batch": {
+            "summary": "A batch of baskets",
+            "value": {"instances": [example_basket(), unknown_codes_basket()]},
+        },
+    });
+
+    let infer = &mut doc["paths"]["/v2/models/{name}/infer"]["post"];
+    infer["description"] = format!(
+        "One input: `features`, FP32 (or FP64) of shape [N, {nf}] (or [{nf}]), ready feature vectors in the model's order \
+         (see `parameters.feature_names` of the model metadata; `null` for a missing value); or `baskets`, BYTES of shape [N], \
+         each element one basket as JSON text. The data must hold exactly the shape's product of elements (400 otherwise: \
+         JSON Schema cannot say it). Outputs: `probabilities`, FP32 [N, {}] in class order {}, and `code`, BYTES [N]. \
+         Triton's binary tensor data extension is supported both ways (`Inference-Header-Content-Length`, \
+         `parameters.binary_data_size`, `binary_data`, `binary_data_output`); a missing Content-Type is read as JSON. \
+         `/v2/models/{{name}}/versions/{{version}}/infer` answers too when the version is the served one. Up to {max_batch} rows.",
+        classes.len(),
+        classes.join(", ")
+    )
+    .into();
+    infer["requestBody"]["content"]["application/json"]["examples"] = json!({
+        "features": {
+            "summary": "One feature vector (the example basket, encoded)",
+            "value": {
+                "id": "example-1",
+                "inputs": [{"name": "features", "shape": [1, nf], "datatype": "FP32", "data": features}],
+            },
+        },
+        "baskets": {
+            "summary": "Baskets as JSON text",
+            "value": {
+                "inputs": [{
+                    "name": "baskets",
+                    "shape": [2],
+                    "datatype": "BYTES",
+                    "data": [
+                        serde_json::to_string(&example_basket()).unwrap_or_default(),
+                        serde_json::to_string(&unknown_codes_basket()).unwrap_or_default(),
+                    ],
+                }],
+                "outputs": [{"name": "probabilities"}, {"name": "code"}],
+            },
+        },
+    });
+
+    let components = &mut doc["components"];
+    components["parameters"]["ModelName"]["schema"]["enum"] = json!([info.name]);
+    components["parameters"]["ModelName"]["example"] = info.name.clone().into();
+    let schemas = &mut components["schemas"];
+    schemas["Item"] = object_schema(
+        &ITEM_FIELDS,
+        "One line of a basket. Codes the model has not seen are answered from their category's prior.",
+    );
+    // `validate_basket` refuses quantities not above 0 (422 `invalid_quantity`).
+    schemas["Item"]["properties"]["quantity"]["exclusiveMinimum"] = 0.into();
+    schemas["Basket"] = object_schema(
+        &BASKET_FIELDS,
+        "One shopping basket. Text fields take any value; empty, NA or null count as missing.",
+    );
+    schemas["BatchRequest"]["properties"]["instances"]["maxItems"] = max_batch.into();
+    let prediction = &mut schemas["Prediction"]["properties"];
+    prediction["code"]["enum"] = json!(classes);
+    prediction["price_sensitivity"]["enum"] =
+        json!(classes.iter().map(|c| class_level(c)).collect::<Vec<_>>());
+    prediction["price_sensitivity"]["description"] = format!(
+        "The class as a level of price sensitivity: {}.",
+        PRICE_SENSITIVITY
+            .iter()
+            .map(|m| format!("{} = {}", m.code, m.level))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+    .into();
+    prediction["probabilities"]["properties"] = classes
         .iter()
         .map(|c| {
             (
@@ -121,387 +245,11 @@ pub fn document(engine: &dyn Engine, max_body_bytes: usize, max_batch: usize) ->
                 json!({"type": "number", "minimum": 0, "maximum": 1}),
             )
         })
-        .collect();
-    let name_param = json!({
-        "name": "name",
-        "in": "path",
-        "required": true,
-        "description": "The model's name (`--model-name`).",
-        "schema": {"type": "string"},
-        "example": info.name,
-    });
-    let limits = format!(
-        "Bodies are limited to {max_body_bytes} bytes (413 `body_too_large`), batches to {max_batch} baskets (413 `batch_too_large`)."
-    );
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "forest-serve",
-            "version": env!("CARGO_PKG_VERSION"),
-            "summary": "Price sensitivity of a shopping basket, from a random forest.",
-            "description": format!(
-                "Serves model `{}` version `{}` ({} engine, {} trees, classes {}). \
-                 Errors are JSON `{{\"error\": {{\"code\", \"message\", \"field\"}}}}`: 400 for a body that is not JSON, \
-                 422 for valid JSON of the wrong shape (a wrong type, a missing or unknown field, no items, a quantity not above 0), \
-                 413 for a body or batch over the limit, 415 for a Content-Type other than application/json, \
-                 405 (with `Allow`) for a wrong method, 404 for an unknown route. \
-                 Unknown store, basket or product codes are not errors: the model's fallbacks answer them. {limits} \
-                 The Open Inference Protocol routes under `/v2` answer errors in that protocol's shape, `{{\"error\": \"message\"}}`, with 400.",
-                info.name, info.version, info.engine, info.n_trees, classes.join(", ")
-            ),
-            "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
-        },
-        "tags": [
-            {"name": "predict", "description": "Price sensitivity of baskets."},
-            {"name": "operations", "description": "Probes, metrics and documentation."},
-            {"name": "open-inference", "description": "The Open Inference Protocol (KServe V2), for KServe and Triton clients."},
-        ],
-        "paths": {
-            "/predict": {
-                "post": {
-                    "tags": ["predict"],
-                    "operationId": "predict",
-                    "summary": "Predict the price sensitivity of one basket or a batch",
-                    "description": format!("Send one basket, or `{{\"instances\": [...]}}` with up to {max_batch} baskets. {limits}"),
-                    "requestBody": {
-                        "required": true,
-                        "content": {"application/json": {
-                            "schema": {"$ref": "#/components/schemas/PredictRequest"},
-                            "examples": {
-                                "basket": {
-                                    "summary": "One basket",
-                                    "value": basket,
-                                },
-                                "unknown_codes": {
-                                    "summary": "Codes the model has never seen (answered from its fallbacks)",
-                                    "value": unknown_codes_basket(),
-                                },
-                                "batch": {
-                                    "summary": "A batch of baskets",
-                                    "value": {"instances": [example_basket(), unknown_codes_basket()]},
-                                },
-                            },
-                        }},
-                    },
-                    "responses": {
-                        "200": {
-                            "description": "One prediction for one basket; `{\"predictions\": [...]}` in the order of `instances` for a batch.",
-                            "content": {"application/json": {
-                                "schema": {"oneOf": [
-                                    {"$ref": "#/components/schemas/Prediction"},
-                                    {"$ref": "#/components/schemas/PredictionBatch"},
-                                ]},
-                            }},
-                        },
-                        "400": error_response("The body is not valid JSON (`malformed_json`)."),
-                        "405": error_response("Wrong method (`method_not_allowed`); `Allow` names the right one."),
-                        "408": error_response("The body did not arrive in time (`body_timeout`)."),
-                        "413": error_response("Body over the byte limit (`body_too_large`) or batch over the basket limit (`batch_too_large`)."),
-                        "415": error_response("Content-Type is not application/json (`unsupported_media_type`)."),
-                        "422": error_response("Valid JSON that is not a basket: `invalid_type`, `missing_field`, `unknown_field`, `invalid_value`, `empty_items`, `empty_batch`, `invalid_quantity`; `field` names where."),
-                    },
-                },
-            },
-            "/health": {
-                "get": {
-                    "tags": ["operations"],
-                    "operationId": "health",
-                    "summary": "Liveness: the process answers",
-                    "responses": {"200": json_ok("Alive.", "Health")},
-                },
-            },
-            "/ready": {
-                "get": {
-                    "tags": ["operations"],
-                    "operationId": "ready",
-                    "summary": "Readiness: the model is loaded and the server is not draining",
-                    "responses": {
-                        "200": json_ok("Ready to take traffic.", "Ready"),
-                        "503": json_ok("Draining after SIGTERM: send traffic elsewhere.", "Ready"),
-                    },
-                },
-            },
-            "/metrics": {
-                "get": {
-                    "tags": ["operations"],
-                    "operationId": "metrics",
-                    "summary": "Prometheus metrics",
-                    "description": "Requests by route and status, a latency histogram by route, predictions by class, requests in flight, model info, readiness.",
-                    "responses": {"200": {
-                        "description": "Prometheus text exposition format 0.0.4.",
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }},
-                },
-            },
-            "/openapi.json": {
-                "get": {
-                    "tags": ["operations"],
-                    "operationId": "openapi",
-                    "summary": "This document",
-                    "responses": {"200": {
-                        "description": "OpenAPI 3.1.",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    }},
-                },
-            },
-            "/docs": {
-                "get": {
-                    "tags": ["operations"],
-                    "operationId": "docs",
-                    "summary": "This document as a web page (self-contained, nothing fetched from elsewhere)",
-                    "responses": {"200": {
-                        "description": "HTML.",
-                        "content": {"text/html": {"schema": {"type": "string"}}},
-                    }},
-                },
-            },
-            "/v2": {
-                "get": {
-                    "tags": ["open-inference"],
-                    "operationId": "v2ServerMetadata",
-                    "summary": "Server metadata",
-                    "responses": {"200": json_ok("The server.", "V2ServerMetadata")},
-                },
-            },
-            "/v2/health/live": {
-                "get": {
-                    "tags": ["open-inference"],
-                    "operationId": "v2Live",
-                    "summary": "Server liveness",
-                    "responses": {"200": json_ok("Alive.", "V2Live")},
-                },
-            },
-            "/v2/health/ready": {
-                "get": {
-                    "tags": ["open-inference"],
-                    "operationId": "v2Ready",
-                    "summary": "Server readiness",
-                    "responses": {
-                        "200": json_ok("Ready.", "V2Ready"),
-                        "503": json_ok("Draining.", "V2Ready"),
-                    },
-                },
-            },
-            "/v2/models/{name}": {
-                "get": {
-                    "tags": ["open-inference"],
-                    "operationId": "v2ModelMetadata",
-                    "summary": "Model metadata: inputs and outputs",
-                    "parameters": [name_param],
-                    "responses": {
-                        "200": json_ok("The model.", "V2ModelMetadata"),
-                        "404": v2_error_response("No model of that name."),
-                    },
-                },
-            },
-            "/v2/models/{name}/ready": {
-                "get": {
-                    "tags": ["open-inference"],
-                    "operationId": "v2ModelReady",
-                    "summary": "Model readiness",
-                    "parameters": [name_param],
-                    "responses": {
-                        "200": json_ok("Ready.", "V2Ready"),
-                        "404": v2_error_response("No model of that name."),
-                        "503": json_ok("Draining.", "V2Ready"),
-                    },
-                },
-            },
-            "/v2/models/{name}/infer": {
-                "post": {
-                    "tags": ["open-inference"],
-                    "operationId": "v2Infer",
-                    "summary": "Inference on feature vectors or baskets",
-                    "description": format!(
-                        "One input: `features`, FP32 (or FP64) of shape [N, {nf}], ready feature vectors in the model's order \
-                         (see `parameters.feature_names` of the model metadata; `null` for a missing value); or `baskets`, BYTES of shape [N], \
-                         each element one basket as JSON text. Outputs: `probabilities`, FP32 [N, {}] in class order {}, and `code`, BYTES [N]. \
-                         `/v2/models/{{name}}/versions/{{version}}/infer` answers too when the version is the served one.",
-                        classes.len(), classes.join(", ")
-                    ),
-                    "parameters": [name_param],
-                    "requestBody": {
-                        "required": true,
-                        "content": {"application/json": {
-                            "schema": {"$ref": "#/components/schemas/V2InferRequest"},
-                            "examples": {
-                                "features": {
-                                    "summary": "One feature vector (the example basket, encoded)",
-                                    "value": {
-                                        "id": "example-1",
-                                        "inputs": [{"name": "features", "shape": [1, nf], "datatype": "FP32", "data": features}],
-                                    },
-                                },
-                                "baskets": {
-                                    "summary": "Baskets as JSON text",
-                                    "value": {
-                                        "inputs": [{
-                                            "name": "baskets",
-                                            "shape": [2],
-                                            "datatype": "BYTES",
-                                            "data": [
-                                                serde_json::to_string(&example_basket()).unwrap_or_default(),
-                                                serde_json::to_string(&unknown_codes_basket()).unwrap_or_default(),
-                                            ],
-                                        }],
-                                        "outputs": [{"name": "probabilities"}, {"name": "code"}],
-                                    },
-                                },
-                            },
-                        }},
-                    },
-                    "responses": {
-                        "200": json_ok("The outputs.", "V2InferResponse"),
-                        "400": v2_error_response("A request the model cannot take (shape, datatype, JSON)."),
-                        "404": v2_error_response("No model of that name or version."),
-                        "413": v2_error_response("Body or batch over the limit."),
-                        "415": v2_error_response("Content-Type is not application/json."),
-                    },
-                },
-            },
-        },
-        "components": {
-            "schemas": {
-                "Item": {
-                    "type": "object",
-                    "description": "One line of a basket. Codes the model has not seen are answered from their category's prior.",
-                    "required": ["prod_code", "prod_code_10", "prod_code_20", "prod_code_30", "quantity", "spend"],
-                    "additionalProperties": false,
-                    "properties": {
-                        "prod_code": {"type": "string", "description": "Product (PROD_CODE).", "examples": ["PRD0900097"]},
-                        "prod_code_10": {"type": "string", "description": "Product class (PROD_CODE_10).", "examples": ["CL00001"]},
-                        "prod_code_20": {"type": "string", "description": "Department (PROD_CODE_20).", "examples": ["DEP00001"]},
-                        "prod_code_30": {"type": "string", "description": "Group (PROD_CODE_30).", "examples": ["G00001"]},
-                        "prod_code_40": {"type": ["string", "null"], "description": "Division (PROD_CODE_40), may be missing.", "examples": ["D00001"]},
-                        "quantity": {"type": "number", "exclusiveMinimum": 0, "description": "Units bought; must be above 0 (422 `invalid_quantity`)."},
-                        "spend": {"type": "number", "description": "Amount paid for the line."},
-                    },
-                },
-                "Basket": {
-                    "type": "object",
-                    "description": "One shopping basket. Text fields take any value; empty, NA or null count as missing.",
-                    "required": ["store_format", "store_region", "basket_size", "basket_type", "dominant_mission", "items"],
-                    "additionalProperties": false,
-                    "properties": {
-                        "store_format": {"type": "string", "examples": ["LS"]},
-                        "store_region": {"type": "string", "examples": ["E02"]},
-                        "basket_size": {"type": "string", "examples": ["L"]},
-                        "basket_type": {"type": "string", "examples": ["Top Up"]},
-                        "dominant_mission": {"type": "string", "examples": ["Fresh"]},
-                        "customer_price_sensitivity": {"type": ["string", "null"], "description": "The shopper's own segment, when known.", "examples": ["LA"]},
-                        "items": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Item"}},
-                    },
-                },
-                "BatchRequest": {
-                    "type": "object",
-                    "required": ["instances"],
-                    "additionalProperties": false,
-                    "properties": {
-                        "instances": {"type": "array", "minItems": 1, "maxItems": max_batch, "items": {"$ref": "#/components/schemas/Basket"}},
-                    },
-                },
-                "PredictRequest": {
-                    "oneOf": [
-                        {"$ref": "#/components/schemas/Basket"},
-                        {"$ref": "#/components/schemas/BatchRequest"},
-                    ],
-                },
-                "Prediction": {
-                    "type": "object",
-                    "required": ["code", "price_sensitivity", "probabilities", "model_version"],
-                    "properties": {
-                        "code": {"type": "string", "enum": classes, "description": "The most probable class."},
-                        "price_sensitivity": {"type": "string", "enum": labels, "description": "The class as a label: LA = High, MM = Medium, UM = Low."},
-                        "probabilities": {"type": "object", "properties": class_probs, "required": classes, "description": "Probability of each class; they sum to 1."},
-                        "model_version": {"type": "string", "examples": [info.version]},
-                    },
-                },
-                "PredictionBatch": {
-                    "type": "object",
-                    "required": ["predictions"],
-                    "properties": {"predictions": {"type": "array", "items": {"$ref": "#/components/schemas/Prediction"}}},
-                },
-                "Error": {
-                    "type": "object",
-                    "required": ["error"],
-                    "properties": {"error": {
-                        "type": "object",
-                        "required": ["code", "message"],
-                        "properties": {
-                            "code": {"type": "string", "examples": ["invalid_quantity"]},
-                            "message": {"type": "string"},
-                            "field": {"type": "string", "description": "Path of the offending field in the body.", "examples": ["items[2].quantity"]},
-                        },
-                    }},
-                },
-                "Health": {"type": "object", "properties": {"status": {"const": "ok"}}},
-                "Ready": {"type": "object", "properties": {
-                    "status": {"enum": ["ready", "draining"]},
-                    "model_version": {"type": "string"},
-                }},
-                "V2ServerMetadata": {"type": "object", "properties": {
-                    "name": {"type": "string"}, "version": {"type": "string"},
-                    "extensions": {"type": "array", "items": {"type": "string"}},
-                }},
-                "V2Live": {"type": "object", "properties": {"live": {"type": "boolean"}}},
-                "V2Ready": {"type": "object", "properties": {"ready": {"type": "boolean"}}},
-                "V2Tensor": {
-                    "type": "object",
-                    "required": ["name", "shape", "datatype", "data"],
-                    "properties": {
-                        "name": {"type": "string"},
-                        "shape": {"type": "array", "items": {"type": "integer"}},
-                        "datatype": {"type": "string", "enum": ["FP32", "FP64", "BYTES"]},
-                        "parameters": {"type": "object"},
-                        "data": {"type": "array", "description": "Row-major, flat or nested."},
-                    },
-                },
-                "V2TensorMetadata": {
-                    "type": "object",
-                    "properties": {
-                        "name": {"type": "string"},
-                        "datatype": {"type": "string"},
-                        "shape": {"type": "array", "items": {"type": "integer"}},
-                    },
-                },
-                "V2ModelMetadata": {
-                    "type": "object",
-                    "properties": {
-                        "name": {"type": "string"},
-                        "versions": {"type": "array", "items": {"type": "string"}},
-                        "platform": {"type": "string"},
-                        "inputs": {"type": "array", "items": {"$ref": "#/components/schemas/V2TensorMetadata"}},
-                        "outputs": {"type": "array", "items": {"$ref": "#/components/schemas/V2TensorMetadata"}},
-                        "parameters": {"type": "object"},
-                    },
-                },
-                "V2InferRequest": {
-                    "type": "object",
-                    "required": ["inputs"],
-                    "properties": {
-                        "id": {"type": "string"},
-                        "parameters": {"type": "object"},
-                        "inputs": {"type": "array", "minItems": 1, "maxItems": 1, "items": {"$ref": "#/components/schemas/V2Tensor"}},
-                        "outputs": {"type": "array", "items": {
-                            "type": "object",
-                            "required": ["name"],
-                            "properties": {"name": {"enum": ["probabilities", "code"]}, "parameters": {"type": "object"}},
-                        }},
-                    },
-                },
-                "V2InferResponse": {
-                    "type": "object",
-                    "properties": {
-                        "model_name": {"type": "string"},
-                        "model_version": {"type": "string"},
-                        "id": {"type": "string"},
-                        "outputs": {"type": "array", "items": {"$ref": "#/components/schemas/V2Tensor"}},
-                    },
-                },
-                "V2Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
-            },
-        },
-    })
+        .collect::<Map<String, Value>>()
+        .into();
+    prediction["probabilities"]["required"] = json!(classes);
+    prediction["model_version"]["examples"] = json!([info.version]);
+    doc
 }
 
 /// `/docs`: one HTML page, the document embedded in it, rendered by inline
@@ -512,4 +260,56 @@ pub fn docs_page(document: &Value) -> String {
         .unwrap_or_default()
         .replace('<', "\\u003c");
     include_str!("docs.html").replace("/*SPEC*/null", &spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{EngineError, ModelInfo};
+
+    /// The document needs only the model's description.
+    struct Described(ModelInfo);
+
+    impl Engine for Described {
+        fn info(&self) -> &ModelInfo {
+            &self.0
+        }
+        fn predict_baskets(&self, _: &[Basket], _: &mut [f32]) -> Result<(), EngineError> {
+            Ok(())
+        }
+        fn predict_features(&self, _: &[f32], _: &mut [f32]) -> Result<(), EngineError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_template_is_json_and_every_placeholder_is_filled() {
+        let template: Value = serde_json::from_str(TEMPLATE).unwrap();
+        assert_eq!(template["openapi"], "3.1.0");
+        let engine = Described(ModelInfo {
+            name: "price-sensitivity".into(),
+            version: "0123456789ab".into(),
+            classes: vec!["LA".into(), "MM".into(), "UM".into()],
+            feature_names: vec!["a".into(), "b".into()],
+            n_trees: 1,
+            engine: "interpreted",
+            content_hash: "0123456789abcdef".into(),
+        });
+        let doc = document(&engine, 1 << 20, 64);
+        let text = doc.to_string();
+        assert!(!text.contains("FILLED"), "{text}");
+        let basket = &doc["components"]["schemas"]["Basket"];
+        assert_eq!(
+            basket["properties"].as_object().unwrap().len(),
+            BASKET_FIELDS.len()
+        );
+        assert_eq!(
+            basket["required"],
+            json!(BASKET_FIELDS
+                .iter()
+                .filter(|f| f.required)
+                .map(|f| f.name)
+                .collect::<Vec<_>>())
+        );
+    }
 }

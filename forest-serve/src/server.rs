@@ -40,6 +40,7 @@ pub const IDLE_GRACE: Duration = Duration::from_millis(1000);
 
 /// Answers requests.
 pub trait Handler: Send + Sync + 'static {
+    /// The response to one request.
     fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
@@ -54,11 +55,14 @@ pub trait Handler: Send + Sync + 'static {
 pub struct HttpSettings {
     /// `None` or zero: no timeout.
     pub header_read_timeout: Option<Duration>,
+    /// Whether connections stay open between requests.
     pub keep_alive: bool,
+    /// How long the drain may take at most.
     pub drain_timeout: Duration,
 }
 
 impl HttpSettings {
+    /// The settings a configuration asks for.
     pub fn from_config(config: &crate::Config) -> HttpSettings {
         HttpSettings {
             header_read_timeout: Some(config.header_read_timeout()),
@@ -147,6 +151,29 @@ pub async fn serve<H: Handler>(
         Err(_) => remaining,
     };
     DrainReport { connections, cut }
+}
+
+/// Serves one connection over any byte stream (a TCP socket, or an
+/// in-memory pipe in the fuzz target and tests) with the server's HTTP
+/// settings, until the client closes it or it fails; what a TCP
+/// connection of [`serve`] runs, without the drain.
+pub async fn serve_connection<H, S>(
+    stream: S,
+    handler: Arc<H>,
+    settings: &HttpSettings,
+) -> Result<(), hyper::Error>
+where
+    H: Handler,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let handler = handler.clone();
+        async move { Ok::<_, Infallible>(handler.handle(req).await) }
+    });
+    settings
+        .builder()
+        .serve_connection(TokioIo::new(stream), service)
+        .await
 }
 
 fn spawn_connection<H: Handler>(

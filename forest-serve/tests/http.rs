@@ -269,7 +269,7 @@ fn check_prediction(p: &Value, expected: &[f32], version: &str) {
 async fn predict_answers_what_the_interpreter_answers() {
     let s = server().await;
     let all = baskets(1, 40);
-    let mut examples = vec![forest_serve::openapi::example_basket()];
+    let mut examples = vec![forest_serve::example_basket()];
     examples.extend(all.iter().cloned());
     for b in &examples {
         let a = s.post("/predict", &basket_json(b)).await;
@@ -364,7 +364,7 @@ async fn compiled_engine_answers_what_the_interpreter_answers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_codes_are_answered_from_the_fallbacks() {
     let s = server().await;
-    let mut b = forest_serve::openapi::example_basket();
+    let mut b = forest_serve::example_basket();
     b.store_format = "HYPER".into();
     b.store_region = "Q42".into();
     b.customer_price_sensitivity = None;
@@ -401,7 +401,7 @@ type ErrorCase = (
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn predict_errors_name_the_field() {
     let s = server().await;
-    let good = basket_json(&forest_serve::openapi::example_basket());
+    let good = basket_json(&forest_serve::example_basket());
     let with = |f: &dyn Fn(&mut Value)| {
         let mut v = good.clone();
         f(&mut v);
@@ -736,7 +736,7 @@ async fn probes_docs_and_metrics() {
     assert!(!html.contains("<script src"), "no external scripts");
 
     // Traffic, then the metrics that count it.
-    let b = basket_json(&forest_serve::openapi::example_basket());
+    let b = basket_json(&forest_serve::example_basket());
     for _ in 0..3 {
         assert_eq!(s.post("/predict", &b).await.status, 200);
     }
@@ -1056,7 +1056,7 @@ async fn header_read_timeout_and_keep_alive_settings() {
 async fn shutdown_drains_in_flight_requests() {
     let mut s = server_with(|c| c.drain_timeout_secs = 10.0).await;
     let addr = s.running.as_ref().unwrap().addr;
-    let body = serde_json::to_vec(&basket_json(&forest_serve::openapi::example_basket())).unwrap();
+    let body = serde_json::to_vec(&basket_json(&forest_serve::example_basket())).unwrap();
 
     let mut keep_alive = Raw::connect(addr).await;
     keep_alive
@@ -1100,7 +1100,7 @@ async fn shutdown_drains_in_flight_requests() {
     let answer: Value = serde_json::from_slice(&answer).unwrap();
     check_prediction(
         &answer,
-        &model::expected(&s.model.model, &forest_serve::openapi::example_basket()),
+        &model::expected(&s.model.model, &forest_serve::example_basket()),
         &s.model.version,
     );
     // The idle connection is closed after the grace period, not at once.
@@ -1313,14 +1313,14 @@ async fn the_binary_serves_the_compiled_model_by_default() {
     let req = Request::post(format!("http://{addr}/predict"))
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(
-            serde_json::to_vec(&forest_serve::openapi::example_basket()).unwrap(),
+            serde_json::to_vec(&forest_serve::example_basket()).unwrap(),
         )))
         .unwrap();
     let resp = client.request(req).await.unwrap();
     assert_eq!(resp.status(), 200);
     let body: Value =
         serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
-    let expected = forest::predict_basket(&forest_serve::openapi::example_basket()).unwrap();
+    let expected = forest::predict_basket(&forest_serve::example_basket()).unwrap();
     assert_eq!(body["code"], expected.code);
     assert_eq!(body["model_version"], forest::MODEL_VERSION);
     kill_term(child.id());
