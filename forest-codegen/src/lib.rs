@@ -43,9 +43,9 @@
 //! exactly what a branch predictor cannot know.
 //!
 //! Here the nodes stay data. The forest's structure-of-arrays (see
-//! [`crate::forest`]) becomes static arrays whose bytes are pulled in with
+//! [`forest_core::Forest`]) becomes static arrays whose bytes are pulled in with
 //! `include_bytes!` (rustc copies bytes; it does not parse a literal per
-//! node), and one generic walk reads them ([`predicated`]): every step
+//! node), and one generic walk reads them (module `predicated`): every step
 //! computes the next node index arithmetically from the comparison, so no
 //! branch depends on a feature value and none can mispredict. Leaves loop to
 //! themselves (threshold `+inf`, NaN goes left), so a tree can run a fixed
@@ -53,13 +53,13 @@
 //! and several trees (or rows) walk side by side to keep the CPU's load
 //! units busy while each walk waits for its next node.
 //!
-//! The feature encoder is compiled in too ([`encoder`]): vocabularies and
-//! product priors as static tables, with perfect hashes ([`phf`]) for the
+//! The feature encoder is compiled in too (module `encoder`): vocabularies and
+//! product priors as static tables, with perfect hashes (module `phf`) for the
 //! large product-code tables. It runs forest-core's own encoder over them
-//! (through [`crate::encode::BasketTables`]), so compiled features equal the
+//! (through [`forest_core::BasketTables`]), so compiled features equal the
 //! ETL's and the interpreter's bit for bit.
 //!
-//! The nested if/else emitter ([`nested`]) is kept as the comparison
+//! The nested if/else emitter (module `nested`, with `EmitOptions::nested_baseline`) is kept as the comparison
 //! baseline, and the embedded artifact lets callers run the interpreter on
 //! the very same model.
 //!
@@ -77,7 +77,7 @@
 //! the emitter's own formatting, and no identifier is derived from the
 //! model, so no artifact can inject code into the build.
 //!
-//! [`Forest::predict_proba_into`]: crate::Forest::predict_proba_into
+//! [`Forest::predict_proba_into`]: forest_core::Forest::predict_proba_into
 
 #![warn(missing_docs)]
 

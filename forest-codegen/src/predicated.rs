@@ -222,7 +222,7 @@ const FORBIDDEN_WORDS: [&str; 14] = [
 const FORBIDDEN_OPERATORS: [&str; 3] = ["&&", "||", "?"];
 
 /// Checks that the walk in an emitted module has no branch on a feature
-/// value: between [`BEGIN`] and [`END`], with comments removed, no
+/// value: between the `BEGIN BRANCH-FREE WALK` and `END` markers, with comments removed, no
 /// conditional keyword, short-circuit operator or selecting method appears,
 /// and the step computes the child index from the comparison. (`for` loops
 /// remain: they count steps, trees and rows, never look at a value.)

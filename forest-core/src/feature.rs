@@ -9,7 +9,7 @@ use crate::error::ModelError;
 /// The ordered list of features a model reads. Feature `i` of the vector is
 /// computed from `features[i]`: from a table column of that name, or, for a
 /// basket model (`basket` is set), by the basket encoder of
-/// [`crate::basket`] with the fitted priors it carries.
+/// [`crate::FeatureSpec::encode_basket`] with the fitted priors it carries.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FeatureSpec {
     /// The features, in vector order.

@@ -18,7 +18,7 @@
 //! * log-loss clips probabilities as described on [`evaluate`].
 //!
 //! Class indices are positions in the model's class list, as produced by
-//! [`crate::predict`]; labels are only used for reporting.
+//! [`crate::Forest::predict_batch`]; labels are only used for reporting.
 
 use serde::{Deserialize, Serialize};
 
@@ -220,7 +220,7 @@ pub fn evaluate(
 }
 
 /// [`evaluate`] with the predictions derived from `proba` by
-/// [`argmax`](crate::predict::argmax) per row, exactly as the model predicts,
+/// [`crate::argmax`] per row, exactly as the model predicts,
 /// so ties go to the lowest class index as in numpy.
 pub fn evaluate_proba(
     classes: &[String],

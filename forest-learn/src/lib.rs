@@ -38,7 +38,7 @@
 //!   parameters and seed give the same model bytes on any number of
 //!   threads.
 //! - **Two split searches.** Every feature is pre-binned once into at most
-//!   255 ordered bins ([`BinnedTable`]); large nodes scan class histograms
+//!   255 ordered bins (the `binning` module); large nodes scan class histograms
 //!   of bins, small ones the sorted raw values, where exact thresholds pay.
 //!   Both place a threshold at the midpoint of two neighbouring values, as
 //!   scikit-learn does, so the two agree on where a cut lies.

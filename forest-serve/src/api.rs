@@ -258,7 +258,7 @@ fn validate(baskets: &[Basket], batch: bool, max_batch: usize) -> Result<(), Api
 }
 
 /// The shape of a body, through serde: the reference the fast reader
-/// ([`crate::fastjson`]) is tested and benchmarked against.
+/// (the crate's `fastjson` module, [`crate::parse_predict_fast`]) is tested and benchmarked against.
 pub fn parse_predict_serde(body: &[u8]) -> Result<PredictRequest, ApiError> {
     parse_json(body)
 }

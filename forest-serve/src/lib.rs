@@ -110,7 +110,7 @@ pub async fn bind(config: &Config) -> Result<TcpListener, BindError> {
         })
 }
 
-/// Serves until `shutdown` completes, then drains (see [`server`]); EMF
+/// Serves until `shutdown` completes, then drains (see [`serve`]); EMF
 /// records go to stdout every `--emf-interval-secs`, and once more at the
 /// end for the last partial interval.
 pub async fn run(

@@ -77,7 +77,7 @@ pub fn encode_row(
 #[derive(Debug, Clone, Copy)]
 pub struct StaticBasket<'a> {
     /// Sorted vocabulary of each field of
-    /// [`CATEGORICAL_FIELDS`](crate::basket::CATEGORICAL_FIELDS).
+    /// [`CATEGORICAL_FIELDS`](crate::CATEGORICAL_FIELDS).
     pub vocabularies: [&'a [&'a str]; 6],
     /// Class distribution of all training baskets.
     pub global: &'a [f32],

@@ -7,7 +7,9 @@
 use clap::Args;
 use forest_train::lake::S3Options;
 
+mod container;
 pub mod data;
+mod input;
 pub mod model;
 pub mod registry;
 pub mod training;

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use super::input::Source;
 use anyhow::{Context, Result};
 use clap::Args;
 use forest_core::{artifact, metrics, Model};
@@ -11,7 +12,6 @@ use forest_learn::permutation_importance;
 use forest_learn::{fit, ClassWeight, Criterion, ForestParams, MaxFeatures, MaxSamples};
 use forest_train::etl::gold::Split;
 use forest_train::fsutil::write_atomically;
-use forest_train::input::Source;
 
 use super::S3Args;
 

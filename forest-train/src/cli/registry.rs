@@ -2,12 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
+use super::input::Source;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use forest_core::{artifact, metrics};
 use forest_train::etl::gold::Split;
 use forest_train::fsutil::write_atomically;
-use forest_train::input::Source;
 use forest_train::lake::{Lake, S3Options};
 use forest_train::registry::{
     self, default_actor, Gates, ModelVersion, Registration, Registry, Status,

@@ -8,7 +8,9 @@ use clap::{Args, Subcommand};
 use forest_core::artifact;
 use forest_learn::merge;
 use forest_train::fsutil::write_atomically;
-use forest_train::sagemaker::entrypoint::{self, DEFAULT_ROOT};
+use forest_train::sagemaker::entrypoint::{Layout, DEFAULT_ROOT};
+
+use super::container;
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -20,7 +22,7 @@ pub struct TrainArgs {
 /// Runs the container contract; on error writes output/failure and fails.
 pub fn cmd_train(a: &TrainArgs) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
-    match entrypoint::run(&a.sm_root, &mut stdout) {
+    match container::run(&a.sm_root, &mut stdout) {
         Ok(outcome) => {
             eprintln!(
                 "training finished: {} ({} trees{})",
@@ -35,10 +37,10 @@ pub fn cmd_train(a: &TrainArgs) -> Result<()> {
             Ok(())
         }
         Err(e) => {
-            if let Err(io) = entrypoint::write_failure(&a.sm_root, &e) {
+            if let Err(io) = container::write_failure(&a.sm_root, &e) {
                 eprintln!(
                     "could not write {}: {io}",
-                    entrypoint::Layout::new(&a.sm_root).failure().display()
+                    Layout::new(&a.sm_root).failure().display()
                 );
             }
             Err(e.context("training failed"))

@@ -21,7 +21,10 @@ use super::raw::Line;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyKind {
+    /// `BASKET_ID` tells the week's baskets apart; keys are `id:<BASKET_ID>`.
     BasketId,
+    /// The ids do not (written as floats, or one id for the whole week); keys
+    /// are `c:` and the customer, store, date, hour, type, size and mission.
     Composite,
 }
 
@@ -59,13 +62,17 @@ pub fn basket_key(line: &Line, kind: KeyKind) -> String {
 /// A basket with its key, week and label.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LabelledBasket {
+    /// The basket key (see [`basket_key`]), unique within the week.
     pub key: String,
+    /// The shop week, `YYYYWW`.
     pub shop_week: i32,
     /// The label most of its lines carry (ties: the first line's).
     pub label: String,
     /// Whether its lines disagreed on the label (possible with a composite
     /// key that merges two baskets).
     pub label_conflict: bool,
+    /// The basket as the feature encoder reads it: its attributes and one
+    /// item per line.
     pub basket: Basket,
 }
 

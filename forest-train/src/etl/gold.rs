@@ -30,12 +30,20 @@ pub fn part_key(week: i32) -> String {
 /// features from a raw basket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GoldSpec {
+    /// The label column ([`LABEL`]).
     pub label: String,
+    /// The label classes in class-index order (`LA`, `MM`, `UM`; `XX` baskets
+    /// are left out of gold).
     pub classes: Vec<String>,
+    /// Seed of the split and the folds (see [`super::assign`]).
     pub seed: u64,
     /// Fractions of baskets in train, val and test.
     pub split: [f64; 3],
+    /// Out-of-fold groups the training baskets were dealt into; each
+    /// training basket's priors come from the other folds.
     pub folds: usize,
+    /// The feature spec fitted on all training baskets, which `fit` embeds
+    /// into the model.
     pub features: FeatureSpec,
 }
 
@@ -43,14 +51,19 @@ pub struct GoldSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Split {
+    /// Trains the model; priors and the tag model are fitted on it.
     Train,
+    /// Held out for the validation metrics that tuning compares.
     Val,
+    /// Held out for the final evaluation.
     Test,
 }
 
 impl Split {
+    /// Every split, in table order.
     pub const ALL: [Split; 3] = [Split::Train, Split::Val, Split::Test];
 
+    /// The split's name in the gold table and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Split::Train => "train",
@@ -59,6 +72,8 @@ impl Split {
         }
     }
 
+    /// Reads a split's name (`validation` is taken for `val`); the error
+    /// says which names there are.
     pub fn parse(s: &str) -> Result<Split, String> {
         match s {
             "train" => Ok(Split::Train),
@@ -71,12 +86,17 @@ impl Split {
 
 /// One gold row before encoding to Parquet.
 pub struct GoldRow {
+    /// The basket key (`id:...` or a composite `c:...`; see [`super::baskets`]).
     pub key: String,
+    /// The basket's shop week, `YYYYWW`.
     pub shop_week: i32,
+    /// The split the basket was assigned to.
     pub split: Split,
     /// Out-of-fold group of a training basket (-1 for val and test).
     pub fold: i32,
+    /// The basket's label (`LA`, `MM` or `UM`).
     pub label: String,
+    /// The encoded features, one per feature of the spec, in its order.
     pub features: Vec<f32>,
 }
 

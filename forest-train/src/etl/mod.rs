@@ -37,12 +37,22 @@ use gold::{GoldRow, GoldSpec, Split};
 use priors::{class_index, PriorStats, CLASSES, FOLDS};
 use tags::{TagConfig, TagData, TagTables};
 
+/// Why an ETL run, or reading a gold table, failed.
 #[derive(Debug, Error)]
 pub enum EtlError {
+    /// Reading, writing, listing or deleting in a lake failed.
     #[error(transparent)]
     Lake(#[from] LakeError),
+    /// A Parquet or JSON table in the lake could not be written or read.
     #[error("{url}: {message}")]
-    Table { url: String, message: String },
+    Table {
+        /// Where the table is (a lake URL).
+        url: String,
+        /// What went wrong with it.
+        message: String,
+    },
+    /// Anything else that stops a run: bad settings, no raw files, a train
+    /// split with fewer than two classes, no gold partitions, ...
     #[error("{0}")]
     Invalid(String),
 }
@@ -74,6 +84,8 @@ impl Default for EtlConfig {
 }
 
 impl EtlConfig {
+    /// Checks the settings before a run: split fractions in [0, 1] that sum to
+    /// 1 with a non-empty train split, and a finite smoothing >= 0.
     pub fn validate(&self) -> Result<(), EtlError> {
         let sum: f64 = self.split.iter().sum();
         if self.split.iter().any(|f| !(0.0..=1.0).contains(f)) || (sum - 1.0).abs() > 1e-9 {
@@ -117,14 +129,19 @@ pub fn assign(key: &str, seed: u64, fractions: &[f64; 3]) -> (Split, usize) {
 /// What a run did, for the console, `gold/_manifest.json` and tests.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct EtlReport {
+    /// Raw `.csv` files read.
     pub raw_files: usize,
     /// Data lines in the raw files; always `silver_rows + rejected_rows`.
     pub input_rows: u64,
+    /// Lines parsed and written to silver.
     pub silver_rows: u64,
+    /// Lines quarantined in `silver/_rejects/`, each with its reason.
     pub rejected_rows: u64,
     /// Problems of whole files that hold no data line (empty file, ...).
     pub file_problems: Vec<String>,
+    /// One entry per shop week, in week order.
     pub weeks: Vec<WeekReport>,
+    /// Labelled baskets written to gold, per split (`train`, `val`, `test`).
     pub baskets: BTreeMap<String, u64>,
     /// Baskets labelled XX (unclassified), left out of gold.
     pub unlabelled_baskets: u64,
@@ -134,14 +151,21 @@ pub struct EtlReport {
     /// when the run fits one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tag_model: Option<TagTables>,
+    /// Wall-clock time of the run; 0 in `gold/_manifest.json`, which keeps
+    /// only what follows from the inputs.
     pub seconds: f64,
 }
 
+/// What a run found in one shop week.
 #[derive(Debug, Clone, Serialize)]
 pub struct WeekReport {
+    /// The shop week, `YYYYWW`.
     pub week: i32,
+    /// Silver lines in the week.
     pub lines: u64,
+    /// Baskets the lines make up, labelled or not.
     pub baskets: u64,
+    /// How the week's baskets were told apart.
     pub key: KeyKind,
 }
 

@@ -44,39 +44,68 @@ pub const MAX_FIELD_BYTES: usize = 256;
 /// One parsed line item (a silver row).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Line {
+    /// `SHOP_WEEK`: the shop week as `YYYYWW` (the partition of silver and gold).
     pub shop_week: i32,
+    /// `SHOP_DATE`: the day as `YYYYMMDD`, checked to be a real calendar date.
     pub shop_date: i32,
+    /// `SHOP_WEEKDAY`: 1 = Sunday .. 7 = Saturday, as dunnhumby numbers them.
     pub shop_weekday: i32,
+    /// `SHOP_HOUR`: the hour of the day, 0..=23.
     pub shop_hour: i32,
+    /// `QUANTITY`: units bought on the line; always positive.
     pub quantity: i32,
+    /// `SPEND`: what the line cost, in the currency of the file; finite and >= 0.
     pub spend: f64,
+    /// `PROD_CODE`: the product (`PRD0900097`).
     pub prod_code: String,
+    /// `PROD_CODE_10`: the product's class (`CL00001`), the lowest hierarchy level.
     pub prod_code_10: String,
+    /// `PROD_CODE_20`: the product's department (`DEP00001`).
     pub prod_code_20: String,
+    /// `PROD_CODE_30`: the product's group (`G00001`).
     pub prod_code_30: String,
+    /// `PROD_CODE_40`: the product's division (`D00001`); `None` when the file
+    /// leaves it empty.
     pub prod_code_40: Option<String>,
+    /// `CUST_CODE`: the loyalty-card customer; `None` for an anonymous shopper.
     pub cust_code: Option<String>,
+    /// `CUST_PRICE_SENSITIVITY`: the customer's recorded sensitivity (`LA`,
+    /// `MM`, `UM`, `XX`); `None` when empty.
     pub cust_price_sensitivity: Option<String>,
+    /// `CUST_LIFESTAGE`: the customer's lifestage code (`YF`, `OT`, ...); `None`
+    /// when empty.
     pub cust_lifestage: Option<String>,
+    /// `BASKET_ID`: the basket's id as written; in the real data it may not tell
+    /// baskets apart (see [`super::baskets`]).
     pub basket_id: String,
+    /// `BASKET_SIZE`: `S`, `M` or `L`.
     pub basket_size: String,
+    /// `BASKET_PRICE_SENSITIVITY`: the basket's label, one of [`LABELS`].
     pub basket_price_sensitivity: String,
+    /// `BASKET_TYPE`: `Small Shop`, `Top Up`, `Full Shop` (or `XX`).
     pub basket_type: String,
+    /// `BASKET_DOMINANT_MISSION`: `Fresh`, `Grocery`, `Nonfood`, `Mixed` (or `XX`).
     pub basket_dominant_mission: String,
+    /// `STORE_CODE`: the store (`STORE00001`).
     pub store_code: String,
+    /// `STORE_FORMAT`: the store's format (`LS`, `MS`, `SS`, `XLS`).
     pub store_format: String,
+    /// `STORE_REGION`: the store's region (`E01`..`W03`).
     pub store_region: String,
     /// Where the line came from: file name and 1-based line number.
     pub source_file: String,
+    /// The 1-based line number in `source_file` (the header is line 1).
     pub source_line: u64,
 }
 
 /// A line that did not make it into silver, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reject {
+    /// The raw file the line is in.
     pub file: String,
     /// 1-based line number in the file (0 for a problem with the whole file).
     pub line: u64,
+    /// Why the line was rejected, naming the column when one field is at fault.
     pub reason: String,
     /// The whole line as text (bytes that are not UTF-8 replaced by U+FFFD;
     /// the original file is kept in the lake's `raw/`).
@@ -86,6 +115,7 @@ pub struct Reject {
 /// The outcome of parsing one raw file.
 #[derive(Debug, Default)]
 pub struct ParsedFile {
+    /// The data lines that parsed, in file order.
     pub lines: Vec<Line>,
     /// Data lines that could not be parsed.
     pub rejects: Vec<Reject>,

@@ -106,7 +106,9 @@ const BRACKET_RANGE: (f64, f64) = (0.1, 0.4);
 /// A range of θ between two neighbouring line fractions, `[lo, hi)`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Bracket {
+    /// Lower edge, included: a line fraction `a / b`.
     pub lo: f64,
+    /// Upper edge, excluded: the next line fraction above `lo`.
     pub hi: f64,
 }
 
@@ -134,7 +136,7 @@ impl Bracket {
     }
 
     /// θ for this bracket: the grid value nearest its middle. Inside a
-    /// bracket only baskets of more than [`BRACKET_LINES`] lines tell θ
+    /// bracket only baskets of more than `BRACKET_LINES` (10) lines tell θ
     /// values apart, too few to place it (measured: fitting θ within the
     /// bracket on them predicted held-out baskets worse than its middle).
     pub fn threshold(self) -> f32 {
@@ -290,6 +292,9 @@ pub struct TagIndex {
 /// A fitted tag model, as the spec builder needs it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TagTables {
+    /// θ: the rule gives the last class (UM) to a basket whose tag sum is
+    /// above θ·lines and the first (LA) below -θ·lines (see
+    /// [`forest_core::tags::rule_bound`]).
     pub threshold: f32,
     /// Mean posterior over all products.
     pub global: [f32; N_TAGS],
@@ -302,7 +307,9 @@ pub struct TagTables {
     /// Training baskets the fit read, and the share of them whose rule, with
     /// each product's most probable tag, gives their label.
     pub baskets: usize,
+    /// Products the fit tagged: those on a line of a basket it read.
     pub products: usize,
+    /// The share (0..=1) of those baskets whose rule gives their label.
     pub rule_fit: f64,
 }
 
@@ -341,9 +348,10 @@ struct Sampler<'a> {
 }
 
 impl TagIndex {
-    /// Chooses θ's bracket on all training baskets: for each bracket of
-    /// [`Bracket::candidates`] a short run with θ fixed inside it, scored by
-    /// how many baskets its tags satisfy over the run's second half. The
+    /// Chooses θ's bracket on all training baskets: for each candidate
+    /// bracket (between neighbouring line fractions of up to 10 lines) a
+    /// short run with θ fixed inside it, scored by how many baskets its
+    /// tags satisfy over the run's second half. The
     /// sampler cannot be trusted to move θ across a fraction by itself: its
     /// tags adapt to whatever θ it holds, so every θ looks self-consistent
     /// from inside its own mode.

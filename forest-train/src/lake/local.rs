@@ -39,10 +39,12 @@ impl LocalLake {
         })
     }
 
+    /// The location as given to [`LocalLake::open`].
     pub fn location(&self) -> &str {
         &self.location
     }
 
+    /// The root directory, which every key is relative to.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -54,6 +56,7 @@ impl LocalLake {
         path
     }
 
+    /// The path of `key` as text, for messages.
     pub fn url(&self, key: &str) -> String {
         self.path(key).display().to_string()
     }

@@ -35,6 +35,7 @@ pub struct S3Options {
     /// A non-AWS endpoint such as moto or MinIO on loopback; implies
     /// path-style addressing.
     pub endpoint_url: Option<String>,
+    /// The AWS region; `None` takes it from the usual configuration.
     pub region: Option<String>,
     /// Static (access key, secret) for tests; `None` uses the default chain.
     pub credentials: Option<(String, String)>,
@@ -68,21 +69,42 @@ pub(crate) const TMP_PREFIX: &str = "tmp/";
 pub enum LakeError {
     /// The object does not exist (distinct so callers can treat it as "absent").
     #[error("{url}: no such object")]
-    NotFound { url: String },
+    NotFound {
+        /// The object's full path or `s3://` URL.
+        url: String,
+    },
     /// A key that could escape the lake or means different things on the two backends.
     #[error("invalid lake key {key:?}: {reason}")]
-    InvalidKey { key: String, reason: String },
+    InvalidKey {
+        /// The key as given.
+        key: String,
+        /// What is wrong with it (`..`, a backslash, an empty segment, ...).
+        reason: String,
+    },
     /// A location that is neither a usable directory path nor `s3://bucket[/prefix]`.
     #[error("invalid lake location {location:?}: {reason}")]
-    InvalidLocation { location: String, reason: String },
+    InvalidLocation {
+        /// The location as given.
+        location: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A file-system failure on the local backend.
     #[error("{url}: {error}")]
-    Io { url: String, error: std::io::Error },
+    Io {
+        /// The file or directory involved.
+        url: String,
+        /// What the operating system reported.
+        error: std::io::Error,
+    },
     /// An S3 request failed; `message` carries the SDK's error code and chain.
     #[error("S3 {operation} on {url} failed: {message}")]
     S3 {
+        /// The `s3://` URL of the object or prefix involved.
         url: String,
+        /// The S3 API operation that failed (`PutObject`, `DeleteObjects`, ...).
         operation: &'static str,
+        /// The SDK's error code, message and cause chain.
         message: String,
     },
 }
@@ -186,6 +208,7 @@ impl Lake {
         Ok(keys)
     }
 
+    /// Whether the object exists.
     pub fn exists(&self, key: &str) -> Result<bool, LakeError> {
         validate_key(key)?;
         match self {

@@ -74,10 +74,12 @@ impl S3Lake {
         })
     }
 
+    /// The location as given to [`S3Lake::open`].
     pub fn location(&self) -> &str {
         &self.location
     }
 
+    /// The bucket the lake lives in.
     pub fn bucket(&self) -> &str {
         &self.bucket
     }
@@ -87,6 +89,7 @@ impl S3Lake {
         format!("{}{key}", self.root)
     }
 
+    /// The `s3://bucket/object-key` URL of `key`, for messages.
     pub fn url(&self, key: &str) -> String {
         format!("s3://{}/{}", self.bucket, self.object_key(key))
     }

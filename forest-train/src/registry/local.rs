@@ -25,8 +25,12 @@ use std::path::{Path, PathBuf};
 use super::{ModelVersion, NewVersion, RegistryError, Status, StatusChange, QUALITY_GATE};
 use crate::fsutil::{now_rfc3339, write_atomically};
 
+/// The artifact's file name in a version directory.
 pub const MODEL_FILE: &str = "model.forest";
+/// The file name of the evaluation the version was registered with.
 pub const METRICS_FILE: &str = "metrics.json";
+/// The file name of the version record (status, history, sha256, figures);
+/// written last, so a version without it is not listed.
 pub const STATUS_FILE: &str = "status.json";
 const LOCK_FILE: &str = ".lock";
 
@@ -64,6 +68,7 @@ impl LocalRegistry {
         })
     }
 
+    /// The group's directory, for messages.
     pub fn describe(&self) -> String {
         self.group_dir().display().to_string()
     }
@@ -123,6 +128,8 @@ impl LocalRegistry {
         }
     }
 
+    /// Claims the next version number and writes the artifact, the metrics
+    /// and, last, the record.
     pub fn create(&self, new: &NewVersion) -> Result<ModelVersion, RegistryError> {
         let version = self.allocate()?;
         let dir = self.version_dir(version);
@@ -200,6 +207,8 @@ impl LocalRegistry {
         Ok(Some(record))
     }
 
+    /// The record of `version`; [`RegistryError::NoSuchVersion`] if it has
+    /// none (yet).
     pub fn get(&self, version: u64) -> Result<ModelVersion, RegistryError> {
         self.read_record(version)?
             .ok_or_else(|| RegistryError::NoSuchVersion {
@@ -208,6 +217,7 @@ impl LocalRegistry {
             })
     }
 
+    /// Every version that has a record, oldest first.
     pub fn list(&self) -> Result<Vec<ModelVersion>, RegistryError> {
         let mut out = Vec::new();
         for v in self.allocated()? {
@@ -218,6 +228,7 @@ impl LocalRegistry {
         Ok(out)
     }
 
+    /// The highest-numbered approved version, if any.
     pub fn latest_approved(&self) -> Result<Option<ModelVersion>, RegistryError> {
         // Versions are allocated in creation order, so the highest approved
         // number is the most recently created approved version.
@@ -228,6 +239,8 @@ impl LocalRegistry {
             .find(|v| v.status == Status::Approved))
     }
 
+    /// Moves `version` to `status` and appends the change to its history,
+    /// under the version's lock.
     pub fn set_status(
         &self,
         version: u64,
@@ -271,6 +284,7 @@ impl LocalRegistry {
         Ok(file)
     }
 
+    /// The artifact bytes of `version`, checked against its recorded SHA-256.
     pub fn fetch(&self, version: &ModelVersion) -> Result<Vec<u8>, RegistryError> {
         let path = self.version_dir(version.version).join(MODEL_FILE);
         let bytes = fs::read(&path).map_err(|e| Self::io(&path, e))?;

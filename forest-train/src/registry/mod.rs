@@ -60,8 +60,12 @@ pub fn sha256_from_key(key: &str) -> Option<String> {
 /// Where a model version stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Status {
+    /// Registered and waiting for a person to approve or reject it.
     PendingManualApproval,
+    /// Approved for serving.
     Approved,
+    /// Rejected, by a person or by the quality gates; it can never be
+    /// approved.
     Rejected,
 }
 
@@ -75,6 +79,7 @@ impl Status {
         }
     }
 
+    /// Reads SageMaker's spelling back; `None` for anything else.
     pub fn parse(s: &str) -> Option<Status> {
         match s {
             "PendingManualApproval" => Some(Status::PendingManualApproval),
@@ -94,11 +99,13 @@ impl std::fmt::Display for Status {
 /// One entry of a version's status history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusChange {
+    /// The status the version moved to.
     pub status: Status,
     /// RFC 3339 UTC.
     pub at: String,
     /// Who made the change (a user name, an IAM identity, `quality-gate`).
     pub by: String,
+    /// Why, when a reason was given (a rejection always has one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -106,8 +113,11 @@ pub struct StatusChange {
 /// A registered model version as a backend reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelVersion {
+    /// The model group (local) or ModelPackageGroup (SageMaker).
     pub group: String,
+    /// The version number within the group: 1, 2, ... in creation order.
     pub version: u64,
+    /// The current status (the last entry of `history`).
     pub status: Status,
     /// SHA-256 of the artifact bytes; `None` only in SageMaker listings,
     /// which do not describe each package.
@@ -119,6 +129,8 @@ pub struct ModelVersion {
     /// return them.
     #[serde(default)]
     pub metrics: BTreeMap<String, String>,
+    /// One line about the model: its trees, label, classes and training
+    /// data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// RFC 3339 UTC.
@@ -133,13 +145,17 @@ pub struct ModelVersion {
 /// What a backend needs to record a new version. The artifact is already
 /// in the lake when a lake is used (SageMaker always uses one).
 pub struct NewVersion<'a> {
+    /// The `.forest` artifact bytes.
     pub artifact: &'a [u8],
+    /// SHA-256 (hex) of `artifact`.
     pub sha256: &'a str,
     /// The evaluation's `metrics.json`.
     pub metrics_json: &'a [u8],
     /// The figures to keep with the version (gated metrics, provenance).
     pub metrics: BTreeMap<String, String>,
+    /// One line about the model, at most 1000 characters.
     pub description: String,
+    /// Who registers it, for the history.
     pub by: &'a str,
     /// `s3://` URL of the artifact in the lake (required by SageMaker).
     pub artifact_url: Option<String>,
@@ -151,36 +167,78 @@ pub struct NewVersion<'a> {
     pub rejected: Option<String>,
 }
 
+/// Why a registry operation failed.
 #[derive(Debug, Error)]
 pub enum RegistryError {
+    /// The registry location or its group name is not usable.
     #[error("invalid registry {spec:?}: {reason}")]
-    InvalidSpec { spec: String, reason: String },
+    InvalidSpec {
+        /// The registry as given: a directory or `sagemaker:<group>`.
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The group has no such version (or its registration has not finished).
     #[error("{registry}: no version {version}")]
-    NoSuchVersion { registry: String, version: u64 },
+    NoSuchVersion {
+        /// The registry, as [`Registry::describe`] names it.
+        registry: String,
+        /// The version asked for.
+        version: u64,
+    },
+    /// No version of the group is approved.
     #[error("{registry}: no approved version")]
-    NoApprovedVersion { registry: String },
+    NoApprovedVersion {
+        /// The registry, as [`Registry::describe`] names it.
+        registry: String,
+    },
+    /// A status change that is not allowed: approving a rejected version, or
+    /// going back to PendingManualApproval.
     #[error("{registry} version {version}: {message}")]
     Transition {
+        /// The registry, as [`Registry::describe`] names it.
         registry: String,
+        /// The version whose status was to change.
         version: u64,
+        /// Why the change is refused, and what to do instead.
         message: String,
     },
+    /// A file of a local registry could not be read or written.
     #[error("{path}: {error}")]
-    Io { path: String, error: std::io::Error },
+    Io {
+        /// The file or directory involved.
+        path: String,
+        /// What the operating system reported.
+        error: std::io::Error,
+    },
+    /// A local registry file does not hold what it should.
     #[error("{path}: {message}")]
-    Corrupt { path: String, message: String },
+    Corrupt {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// An artifact does not have the SHA-256 recorded for it.
     #[error("integrity check failed for {url}: expected sha256 {expected}, got {actual}")]
     Integrity {
+        /// Where the artifact is.
         url: String,
+        /// The SHA-256 (hex) the version records.
         expected: String,
+        /// The SHA-256 (hex) found: of the bytes read, or the one the
+        /// artifact's key names.
         actual: String,
     },
     /// A SageMaker request failed (with the `aws` feature).
     #[cfg(feature = "aws")]
     #[error(transparent)]
     SageMaker(#[from] crate::sagemaker::SageMakerError),
+    /// Reading or writing an artifact or metrics document in the lake failed.
     #[error(transparent)]
     Lake(#[from] LakeError),
+    /// Anything else: a model that does not load, metrics that are not its
+    /// own, a rejection without a reason, ...
     #[error("{0}")]
     Invalid(String),
 }
@@ -279,6 +337,8 @@ impl Registry {
         }
     }
 
+    /// The version numbered `version`; [`RegistryError::NoSuchVersion`] if
+    /// there is none.
     pub fn get(&self, version: u64) -> Result<ModelVersion, RegistryError> {
         match self {
             Registry::Local(r) => r.get(version),
@@ -410,7 +470,9 @@ pub fn verify_sha256(url: &str, bytes: &[u8], expected: &str) -> Result<(), Regi
 /// The quality bar a model must clear to be approvable.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Gates {
+    /// Lowest accuracy (0..=1) that passes; 0.80 by default.
     pub min_accuracy: f64,
+    /// Lowest macro-averaged F1 (0..=1) that passes; 0.70 by default.
     pub min_macro_f1: f64,
 }
 
@@ -426,8 +488,11 @@ impl Default for Gates {
 /// What the gates said.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GateOutcome {
+    /// Whether every figure reached its bar.
     pub passed: bool,
+    /// The accuracy read from the metrics.
     pub accuracy: f64,
+    /// The macro-F1 read from the metrics.
     pub macro_f1: f64,
     /// One line naming every figure against its bar.
     pub summary: String,
@@ -489,9 +554,14 @@ pub fn default_actor() -> String {
 
 /// What [`register`] needs beside the registry.
 pub struct Registration<'a> {
+    /// The `.forest` artifact bytes to register.
     pub artifact: &'a [u8],
+    /// The evaluation's `metrics.json` for this model; its `model.sha256`,
+    /// when present, must be the artifact's.
     pub metrics_json: &'a [u8],
+    /// The bar the metrics must reach for the version to be approvable.
     pub gates: Gates,
+    /// Who registers it, for the history.
     pub by: &'a str,
     /// Where artifacts go, addressed by hash (required for SageMaker, which
     /// needs an `s3://` lake).
@@ -500,7 +570,9 @@ pub struct Registration<'a> {
 
 /// The outcome of [`register`].
 pub struct Registered {
+    /// The version as created (already rejected if the gates failed).
     pub version: ModelVersion,
+    /// What the gates said.
     pub gates: GateOutcome,
 }
 

@@ -86,6 +86,7 @@ impl SageMakerRegistry {
         self.image = image.to_string();
     }
 
+    /// `sagemaker:<group>`, for messages.
     pub fn describe(&self) -> String {
         format!("sagemaker:{}", self.group)
     }
@@ -133,6 +134,9 @@ impl SageMakerRegistry {
         }
     }
 
+    /// CreateModelPackage in the group (created first if absent), naming the
+    /// artifact's `s3://` URL; a version that failed the gates is created
+    /// Rejected, with the reason as its ApprovalDescription.
     pub fn create(&self, new: &NewVersion) -> Result<ModelVersion, RegistryError> {
         let artifact_url = new.artifact_url.as_deref().ok_or_else(|| {
             RegistryError::Invalid("a SageMaker model package needs the artifact in S3".into())
@@ -345,6 +349,7 @@ impl SageMakerRegistry {
             })
     }
 
+    /// DescribeModelPackage of the package numbered `version`.
     pub fn get(&self, version: u64) -> Result<ModelVersion, RegistryError> {
         let arn = self.arn_of(version)?;
         self.describe_arn(&arn)
@@ -388,6 +393,8 @@ impl SageMakerRegistry {
         Ok(versions)
     }
 
+    /// The most recently created approved package, described; `None` if no
+    /// package is approved.
     pub fn latest_approved(&self) -> Result<Option<ModelVersion>, RegistryError> {
         let latest = self.summaries(
             Some(ModelApprovalStatus::Approved),
@@ -400,6 +407,8 @@ impl SageMakerRegistry {
         }
     }
 
+    /// UpdateModelPackage to `status` with `reason` as its
+    /// ApprovalDescription; SageMaker records who made the change.
     pub fn set_status(
         &self,
         version: u64,

@@ -71,7 +71,10 @@ pub struct ReportInput<'a> {
     pub model_name: &'a str,
     /// Hex SHA-256 of the artifact bytes.
     pub model_sha256: &'a str,
+    /// The model's metadata: classes, features, training metrics and impurity
+    /// importances.
     pub meta: &'a Metadata,
+    /// The scores measured on the evaluation rows.
     pub evaluation: &'a Evaluation,
     /// What the model was evaluated on, e.g. `gold/ split test, 566 baskets`.
     pub data_description: &'a str,
@@ -84,6 +87,7 @@ pub struct ReportInput<'a> {
 /// reader who finds `metrics.json` finds the rest of the report beside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportFiles {
+    /// (file name, bytes) pairs, in write order.
     pub files: Vec<(String, Vec<u8>)>,
 }
 
@@ -97,14 +101,22 @@ impl ReportFiles {
     }
 }
 
+/// Why a report could not be built.
 #[derive(Debug, Error)]
 pub enum ReportError {
     /// The evaluation or the metadata contradict themselves (say, a
     /// confusion matrix with more rows than classes).
     #[error("cannot build the report: {0}")]
     Inconsistent(String),
+    /// A picture could not be drawn.
     #[error("drawing {file}: {message}")]
-    Draw { file: &'static str, message: String },
+    Draw {
+        /// The picture's file name ([`CONFUSION_SVG`], ...).
+        file: &'static str,
+        /// What went wrong while drawing it.
+        message: String,
+    },
+    /// `metrics.json` could not be encoded.
     #[error("encoding {METRICS_JSON}: {0}")]
     Json(#[from] serde_json::Error),
 }

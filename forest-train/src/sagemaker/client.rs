@@ -20,8 +20,12 @@ use crate::lake::S3Options;
 #[derive(Debug, thiserror::Error)]
 #[error("SageMaker {operation} on {target} failed: {message}")]
 pub struct SageMakerError {
+    /// The API operation that failed (`CreateModelPackage`, ...).
     pub operation: &'static str,
+    /// What the request was about: a model package group, an ARN, a job.
     pub target: String,
+    /// The SDK's error message and cause chain, and the endpoint when it is
+    /// not AWS's own.
     pub message: String,
     /// The service's error code (`ValidationException`, ...), if it answered.
     pub code: Option<String>,
@@ -60,6 +64,8 @@ impl SageMaker {
         })
     }
 
+    /// The SDK client, for building requests; run them with
+    /// [`SageMaker::block_on`].
     pub fn client(&self) -> &Client {
         &self.client
     }

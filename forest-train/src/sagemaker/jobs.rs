@@ -27,6 +27,8 @@ pub const CHECKPOINT_LOCAL_PATH: &str = "/opt/ml/checkpoints";
 /// Everything a training job is made of.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobSpec {
+    /// The job's name: 1-63 letters, digits and inner `-`, unique in the
+    /// account and region.
     pub name: String,
     /// The training image (ECR URI).
     pub image: String,
@@ -39,9 +41,14 @@ pub struct JobSpec {
     pub validation: Option<String>,
     /// `s3://` prefix where SageMaker writes `<job>/output/model.tar.gz`.
     pub output: String,
+    /// The instance type, e.g. `ml.m5.xlarge`.
     pub instance_type: String,
+    /// Instances (hosts); each grows its share of the trees, so there must
+    /// be at least as many trees.
     pub instance_count: i32,
+    /// Storage volume per instance, in GB.
     pub volume_gb: i32,
+    /// How long the job may run, in seconds, before SageMaker stops it.
     pub max_runtime_secs: i32,
     /// Managed spot training.
     pub spot: bool,
@@ -224,16 +231,23 @@ pub fn submit(sm: &SageMaker, spec: &JobSpec) -> Result<String, SubmitError> {
     Ok(out.training_job_arn().unwrap_or_default().to_string())
 }
 
+/// Why a training job could not be submitted or waited for.
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
+    /// The spec failed [`JobSpec::validate`]; nothing was sent.
     #[error("invalid training job: {0}")]
     Invalid(String),
+    /// A SageMaker request failed.
     #[error(transparent)]
     SageMaker(#[from] SageMakerError),
+    /// [`wait`] gave up before the job ended; the job itself goes on.
     #[error("training job {name} is still {status} after {waited:?}; it keeps running (check with DescribeTrainingJob)")]
     Timeout {
+        /// The job's name.
         name: String,
+        /// Its status at the last poll.
         status: String,
+        /// How long [`wait`] polled.
         waited: Duration,
     },
 }
@@ -241,28 +255,43 @@ pub enum SubmitError {
 /// What DescribeTrainingJob says about a job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobStatus {
+    /// The job's name.
     pub name: String,
     /// InProgress, Completed, Failed, Stopping, Stopped.
     pub status: String,
+    /// SageMaker's finer status: Starting, Downloading, Training, Uploading,
+    /// Interrupted, ...
     pub secondary: Option<String>,
+    /// Why the job failed, when it did.
     pub failure_reason: Option<String>,
     /// FinalMetricDataList: (name, value).
     pub final_metrics: Vec<(String, f64)>,
+    /// `s3://` URL of the job's `model.tar.gz`, once it is written.
     pub model_artifacts: Option<String>,
+    /// Seconds the instances ran for the job.
     pub training_secs: Option<i32>,
+    /// Seconds billed; fewer than `training_secs` with spot savings.
     pub billable_secs: Option<i32>,
+    /// The hyper-parameters the job was given.
     pub hyperparameters: BTreeMap<String, String>,
+    /// Whether the job uses managed spot training.
     pub spot: Option<bool>,
+    /// The job's runtime limit, in seconds.
     pub max_runtime_secs: Option<i32>,
+    /// Spot only: the limit on waiting for capacity plus running, in seconds.
     pub max_wait_secs: Option<i32>,
+    /// The checkpoint `s3://` prefix, when the job has one.
     pub checkpoint: Option<String>,
     /// (channel, S3 URI, distribution).
     pub channels: Vec<(String, String, String)>,
+    /// The instance type.
     pub instance_type: Option<String>,
+    /// How many instances the job runs on.
     pub instance_count: Option<i32>,
 }
 
 impl JobStatus {
+    /// Whether the job has ended: Completed, Failed or Stopped.
     pub fn is_terminal(&self) -> bool {
         matches!(self.status.as_str(), "Completed" | "Failed" | "Stopped")
     }
@@ -334,8 +363,11 @@ pub fn describe(sm: &SageMaker, name: &str) -> Result<JobStatus, SageMakerError>
 /// How `wait` polls: the first delay, the growth factor and the cap.
 #[derive(Debug, Clone, Copy)]
 pub struct Backoff {
+    /// The delay after the first poll.
     pub first: Duration,
+    /// Each delay is the one before times this.
     pub factor: f64,
+    /// No delay is longer than this.
     pub max: Duration,
 }
 

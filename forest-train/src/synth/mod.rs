@@ -281,10 +281,14 @@ impl Default for SynthConfig {
 /// A configuration that cannot be generated.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SynthError {
+    /// The first week is not a valid `YYYYWW` code.
     #[error("shop week {0} is not YYYYWW with a week 01..52 and a year 1601..9999")]
     BadWeek(u32),
+    /// The basket count is 0 or not below [`MAX_BASKETS_PER_WEEK`].
     #[error("baskets per week must be 1..{MAX_BASKETS_PER_WEEK}, got {0}")]
     BadBaskets(usize),
+    /// The last week of the run would come after shop week 999952, the last
+    /// there is.
     #[error("the run ends after shop week 999952")]
     TooManyWeeks,
 }
@@ -345,12 +349,15 @@ pub struct SynthSummary {
 }
 
 impl SynthSummary {
+    /// Data rows (line items) over all weeks.
     pub fn rows(&self) -> usize {
         self.weeks.iter().map(|w| w.rows).sum()
     }
+    /// Baskets over all weeks.
     pub fn baskets(&self) -> usize {
         self.weeks.iter().map(|w| w.baskets).sum()
     }
+    /// Bytes written over all weeks.
     pub fn bytes(&self) -> usize {
         self.weeks.iter().map(|w| w.bytes).sum()
     }

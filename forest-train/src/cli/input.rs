@@ -5,11 +5,11 @@
 use anyhow::{bail, Context, Result};
 use forest_core::Model;
 
-use crate::csv_input::{read_csv_with_spec, read_training_csv};
-use crate::etl::gold::Split;
-use crate::etl::read_gold;
-use crate::lake::{Lake, S3Options};
 use forest_learn::Dataset;
+use forest_train::csv_input::{read_csv_with_spec, read_training_csv};
+use forest_train::etl::gold::Split;
+use forest_train::etl::read_gold;
+use forest_train::lake::{Lake, S3Options};
 
 /// A table given on the command line.
 pub enum Source<'a> {
