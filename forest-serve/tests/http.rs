@@ -1444,7 +1444,7 @@ async fn tritonclient_infers_with_binary_and_json_tensors() {
         .map(|p| model::CLASSES[forest_core::argmax(p)])
         .collect();
     let as_rows = |v: &Value| -> Vec<Vec<f32>> {
-        v.as_array().unwrap().iter().map(|row| f32s(row)).collect()
+        v.as_array().unwrap().iter().map(f32s).collect()
     };
     for (input, want, want_codes) in [
         ("features", &features_expected, &feature_codes),

@@ -135,6 +135,7 @@ pub fn parse_raw(file: &str, bytes: &[u8]) -> ParsedFile {
         .flexible(true)
         .from_reader(bytes);
     let mut record = ByteRecord::new();
+    let mut counter = LineCounter::new();
     let header_problem = match reader.read_byte_record(&mut record) {
         Ok(false) => {
             out.problems.push(Reject {
@@ -152,7 +153,7 @@ pub fn parse_raw(file: &str, bytes: &[u8]) -> ParsedFile {
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
-                let line = record_line(bytes, &record);
+                let line = counter.line_of(bytes, &record);
                 // Blank lines are not rows.
                 if record.len() == 1 && record[0].is_empty() {
                     continue;
@@ -205,17 +206,48 @@ pub fn parse_raw(file: &str, bytes: &[u8]) -> ParsedFile {
 /// The file line a record starts on. The csv reader counts lines from where
 /// it started looking, before skipping a CRLF's `\n`; counting the line
 /// breaks before the record's first byte is exact.
-fn record_line(bytes: &[u8], record: &ByteRecord) -> u64 {
-    let pos = record.position().map_or(0, |p| p.byte() as usize);
-    let mut line = record.position().map_or(1, |p| p.line());
-    for &b in &bytes[pos.min(bytes.len())..] {
-        match b {
-            b'\n' => line += 1,
-            b'\r' => {}
-            _ => break,
+/// Line numbers as the CSV reader splits lines: a line ends at `\n`,
+/// `\r\n` or a lone `\r` (the csv crate's own count knows only `\n`,
+/// so records after a lone `\r` would share a number). Counted forward,
+/// record by record, so a file is scanned once.
+struct LineCounter {
+    /// Bytes counted so far.
+    at: usize,
+    /// Line terminators in `bytes[..at]`.
+    lines: u64,
+    /// Whether `bytes[at - 1]` is a `\r` (a `\n` right after it ends the
+    /// same line).
+    after_cr: bool,
+}
+
+impl LineCounter {
+    fn new() -> LineCounter {
+        LineCounter {
+            at: 0,
+            lines: 0,
+            after_cr: false,
         }
     }
-    line
+
+    /// The 1-based line of the record: of its first byte that is not a
+    /// line terminator (blank lines before it are skipped by the reader).
+    fn line_of(&mut self, bytes: &[u8], record: &ByteRecord) -> u64 {
+        let mut start = record.position().map_or(0, |p| p.byte() as usize);
+        while matches!(bytes.get(start), Some(b'\r' | b'\n')) {
+            start += 1;
+        }
+        let start = start.min(bytes.len()).max(self.at);
+        for &b in &bytes[self.at..start] {
+            match b {
+                b'\n' if self.after_cr => {}
+                b'\n' | b'\r' => self.lines += 1,
+                _ => {}
+            }
+            self.after_cr = b == b'\r';
+        }
+        self.at = start;
+        self.lines + 1
+    }
 }
 
 /// The record as one line of text again. Fields holding a comma or a quote
@@ -395,6 +427,22 @@ mod tests {
         assert_eq!(p.lines[1].source_line, 3);
         assert_eq!(p.lines[1].cust_code, None);
         assert_eq!(p.lines[1].prod_code_40, None);
+    }
+
+    /// Found by fuzzing (fuzz/regressions/csv_file/): lines that end in a
+    /// lone CR are separate records to the CSV reader, so they are
+    /// separate lines in the reports too.
+    #[test]
+    fn line_numbers_count_every_kind_of_line_end() {
+        let bad = GOOD.replace(",1.03,", ",abc,");
+        let text = format!("{HEADER}\r{GOOD}\r\n\n{bad}\r{ANON}\n\"a\nb\",x\n{bad}");
+        let p = parse_raw("w.csv", text.as_bytes());
+        let lines: Vec<u64> = p.lines.iter().map(|l| l.source_line).collect();
+        assert_eq!(lines, [2, 5]);
+        let rejected: Vec<u64> = p.rejects.iter().map(|r| r.line).collect();
+        // The quoted field holds a line break: the next record starts on
+        // line 8.
+        assert_eq!(rejected, [4, 6, 8]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 fn inputs(target: &str) -> Vec<PathBuf> {
-    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
     for dir in ["regressions", "corpus"] {
         let Ok(entries) = std::fs::read_dir(fuzz.join(dir).join(target)) else {
