@@ -394,7 +394,8 @@ pub fn run(
     // The manifest is part of the gold table: keep it a pure function of
     // the inputs, without the timing.
     manifest.seconds = 0.0;
-    lake.put("gold/_manifest.json", &to_json(&manifest)?)?;
+    // Last: its presence says the table is whole (see `read_gold`).
+    lake.put(&format!("gold/{MANIFEST}"), &to_json(&manifest)?)?;
     Ok(report)
 }
 
@@ -404,6 +405,10 @@ fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, EtlError> {
     bytes.push(b'\n');
     Ok(bytes)
 }
+
+/// The gold table's manifest, relative to `gold/`: the run's report,
+/// written last.
+pub const MANIFEST: &str = "_manifest.json";
 
 /// What the first pass learns from one week.
 struct WeekCounts {
@@ -501,6 +506,27 @@ fn week_baskets(lake: &Lake, week: i32) -> Result<(KeyKind, Vec<LabelledBasket>)
 /// `_spec.json` and the week partitions) as a dataset, keeping the rows of
 /// `split` (all rows when `None`).
 pub fn read_gold(gold: &Lake, split: Option<Split>) -> Result<Dataset, EtlError> {
+    // `_manifest.json` is the last object a run writes: without it the
+    // table is a run that did not finish (a full disk, a killed process),
+    // whose partitions are whole files but not a whole table.
+    let incomplete = |why: String| {
+        EtlError::Invalid(format!(
+            "the gold table at {} is incomplete: {why}; run `forest-train etl` again",
+            gold.location()
+        ))
+    };
+    let manifest: serde_json::Value = match gold.get(MANIFEST) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| EtlError::Table {
+            url: gold.url(MANIFEST),
+            message: e.to_string(),
+        })?,
+        Err(LakeError::NotFound { .. }) => {
+            return Err(incomplete(format!(
+                "no {MANIFEST} (the ETL run that wrote it did not finish)"
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
     let spec_bytes = gold.get("_spec.json")?;
     let spec: GoldSpec = serde_json::from_slice(&spec_bytes).map_err(|e| EtlError::Table {
         url: gold.url("_spec.json"),
@@ -533,6 +559,20 @@ pub fn read_gold(gold: &Lake, split: Option<Split>) -> Result<Dataset, EtlError>
             "no gold partitions in {}",
             gold.location()
         )));
+    }
+    let listed: Vec<String> = manifest["weeks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w["week"].as_i64())
+        .map(|week| {
+            gold::part_key(week as i32)
+                .trim_start_matches("gold/")
+                .to_string()
+        })
+        .collect();
+    if let Some(missing) = listed.iter().find(|k| !parts.contains(k)) {
+        return Err(incomplete(format!("{MANIFEST} lists {missing}, which is missing")));
     }
     for key in parts {
         let bytes = gold.get(&key)?;

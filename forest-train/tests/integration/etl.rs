@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
+use std::process::Command;
 use std::sync::OnceLock;
 
 use arrow_array::cast::AsArray;
@@ -553,8 +554,6 @@ fn etl_gold_features_are_what_serving_computes_from_the_basket() {
 /// Only with the `aws` feature.
 #[cfg(feature = "aws")]
 mod on_s3 {
-    use std::process::Command;
-
     use forest_core::artifact;
 
     use super::*;
@@ -955,6 +954,76 @@ fn etl_reads_subdirectories_and_refuses_two_files_of_one_name() {
             && message.contains("part1/transactions_200607.csv"),
         "{message}"
     );
+}
+
+// ---------------------------------------------------------------- faults
+
+/// Issue 15: the ETL's output disk fills up. A file-size limit on the
+/// process (`ulimit -f`, with SIGXFSZ ignored so a write past it fails with
+/// EFBIG: the same failed write a full disk gives, without needing a tmpfs
+/// mount) stops the run at a silver partition, or at the gold spec. Either
+/// way: exit status 1, an error naming the file and the cause, every
+/// Parquet file visible in the lake whole, and the gold table refused as
+/// incomplete rather than read in part. A run without the limit then
+/// rebuilds the same bytes as before.
+#[test]
+fn a_full_disk_stops_the_etl_cleanly_and_leaves_no_table_to_misread() {
+    let raw = raw_dir(synth_raw());
+    let dir = tempfile::tempdir().unwrap();
+    let lake_path = dir.path().join("lake");
+    run_local(raw.path(), &lake_path, &EtlConfig::default()).unwrap();
+    let lake = local(&lake_path);
+    let whole = objects(&lake, "gold/");
+    let largest_silver = lake
+        .list("silver/")
+        .unwrap()
+        .iter()
+        .map(|k| lake.get(k).unwrap().len())
+        .max()
+        .unwrap();
+    let spec_len = whole["gold/_spec.json"].len();
+    // The raw files are already in the lake (`--raw LAKE/raw` copies
+    // nothing), so the limit bites at silver or at the spec.
+    let lake_raw = lake_path.join("raw");
+    for (limit_kib, fails_at) in [
+        (largest_silver / 1024 / 2, "silver/"),
+        ((spec_len / 1024 / 2).max(largest_silver / 1024 + 1), "gold/_spec.json"),
+    ] {
+        assert!(limit_kib * 1024 < spec_len, "the limit must stop the spec");
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "trap '' XFSZ; ulimit -f {limit_kib}; exec \"$0\" etl --raw \"$1\" --lake \"$2\""
+            ))
+            .arg(env!("CARGO_BIN_EXE_forest-train"))
+            .arg(&lake_raw)
+            .arg(&lake_path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(fails_at) && stderr.contains("File too large"),
+            "limit {limit_kib} KiB: {stderr}"
+        );
+        // Whatever is visible is whole: every Parquet file reads to its end.
+        for key in lake.list("").unwrap() {
+            if key.ends_with(".parquet") {
+                let bytes = bytes::Bytes::from(lake.get(&key).unwrap());
+                let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+                    .unwrap_or_else(|e| panic!("{key} is not whole: {e}"))
+                    .build()
+                    .unwrap();
+                for batch in reader {
+                    batch.unwrap_or_else(|e| panic!("{key} is not whole: {e}"));
+                }
+            }
+        }
+        let err = etl::read_gold(&local(&lake_path.join("gold")), None).unwrap_err();
+        assert!(err.to_string().contains("incomplete"), "{err}");
+    }
+    run_local(&lake_raw, &lake_path, &EtlConfig::default()).unwrap();
+    assert!(objects(&lake, "gold/") == whole, "the rerun rebuilds the table");
 }
 
 // ---------------------------------------------------------------- the real week

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use forest_train::lake::{init, Lake, LakeError, S3Options};
 
-use crate::moto::{free_port, Moto};
+use crate::moto::{free_port, DyingEndpoint, Moto};
 
 fn options(endpoint: &str) -> S3Options {
     S3Options {
@@ -153,6 +153,44 @@ fn s3_lake_dead_endpoint_fails_fast_and_clearly() {
         "{:?}",
         start.elapsed()
     );
+}
+
+/// Issue 15: the S3 endpoint dies in the middle of an upload, a single
+/// PutObject and a multipart one. The client retries, then fails with an
+/// error naming the operation and the object; and moto, still holding what
+/// it was sent, shows nothing under the final key.
+#[test]
+fn s3_endpoint_dying_mid_upload_leaves_no_object_under_the_final_key() {
+    let moto = Moto::start();
+    let direct = open(&moto, "s3://forest-lake/faults");
+    for (key, size, die_after, operation) in [
+        ("gold/one-put.bin", 3 << 20, 1 << 20, "PutObject"),
+        ("gold/multipart.bin", 20 << 20, 12 << 20, "UploadPart"),
+    ] {
+        let dying = DyingEndpoint::start(&moto, die_after);
+        let lake = Lake::open("s3://forest-lake/faults", &options(&dying.endpoint)).unwrap();
+        let bytes: Vec<u8> = (0..size as u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        let start = Instant::now();
+        let err = lake.put(key, &bytes).unwrap_err();
+        let message = err.to_string();
+        assert!(dying.died(), "{key}: the endpoint never died");
+        assert!(
+            dying.refused() >= 1,
+            "{key}: no retry reached the dead endpoint: {message}"
+        );
+        assert!(
+            message.contains(operation) && message.contains(&format!("s3://forest-lake/faults/{key}")),
+            "{key}: {message}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(60), "{:?}", start.elapsed());
+        assert!(!direct.exists(key).unwrap(), "{key} is visible after a failed upload");
+        assert!(
+            !direct.list("").unwrap().iter().any(|k| k == key),
+            "{key} listed"
+        );
+    }
 }
 
 #[test]

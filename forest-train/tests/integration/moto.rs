@@ -100,3 +100,135 @@ fn answers_http(port: u16) -> bool {
         && stream.read_exact(&mut head).is_ok()
         && &head == b"HTTP/"
 }
+
+/// An endpoint that dies mid-request: a TCP proxy in front of moto that
+/// forwards faithfully until `die_after` bytes of requests have gone
+/// through, then closes every open connection and answers every new one by
+/// closing it at once, as a killed server's port would. moto behind it
+/// keeps its state, so a test can look at what the client left there.
+pub struct DyingEndpoint {
+    /// `http://127.0.0.1:PORT`, for the client under test.
+    pub endpoint: String,
+    state: std::sync::Arc<ProxyState>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+struct ProxyState {
+    upstream: SocketAddr,
+    die_after: u64,
+    forwarded: std::sync::atomic::AtomicU64,
+    dead: std::sync::atomic::AtomicBool,
+    stop: std::sync::atomic::AtomicBool,
+    /// Connections refused after the death: the client's retries.
+    refused: std::sync::atomic::AtomicUsize,
+}
+
+impl DyingEndpoint {
+    pub fn start(moto: &Moto, die_after: u64) -> DyingEndpoint {
+        use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let upstream: SocketAddr = moto
+            .endpoint
+            .trim_start_matches("http://")
+            .parse()
+            .expect("moto's address");
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(ProxyState {
+            upstream,
+            die_after,
+            forwarded: AtomicU64::new(0),
+            dead: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            refused: AtomicUsize::new(0),
+        });
+        let s = state.clone();
+        let accept = std::thread::spawn(move || {
+            while !s.stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) if s.dead.load(Ordering::Relaxed) => {
+                        s.refused.fetch_add(1, Ordering::Relaxed);
+                        drop(client);
+                    }
+                    Ok((client, _)) => {
+                        let s = s.clone();
+                        std::thread::spawn(move || relay(client, &s));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        DyingEndpoint {
+            endpoint,
+            state,
+            accept: Some(accept),
+        }
+    }
+
+    /// Whether the endpoint has died.
+    pub fn died(&self) -> bool {
+        self.state.dead.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Connections the client made after the death (its retries).
+    pub fn refused(&self) -> usize {
+        self.state.refused.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for DyingEndpoint {
+    fn drop(&mut self) {
+        self.state
+            .stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Pumps one connection both ways until either side closes or the
+/// endpoint dies.
+fn relay(client: TcpStream, state: &std::sync::Arc<ProxyState>) {
+    use std::sync::atomic::Ordering;
+    let Ok(upstream) = TcpStream::connect(state.upstream) else {
+        return;
+    };
+    let tick = Some(Duration::from_millis(50));
+    for s in [&client, &upstream] {
+        let _ = s.set_read_timeout(tick);
+        let _ = s.set_nodelay(true);
+    }
+    let pump = |mut from: &TcpStream, mut to: &TcpStream, counted: bool| {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            if state.dead.load(Ordering::Relaxed) || state.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            match from.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if counted {
+                        let before = state.forwarded.fetch_add(n as u64, Ordering::Relaxed);
+                        if before + n as u64 > state.die_after {
+                            state.dead.store(true, Ordering::Relaxed);
+                            break;
+                        }
+                    }
+                    if to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(_) => break,
+            }
+        }
+        let _ = from.shutdown(std::net::Shutdown::Both);
+        let _ = to.shutdown(std::net::Shutdown::Both);
+    };
+    std::thread::scope(|scope| {
+        scope.spawn(|| pump(&client, &upstream, true));
+        pump(&upstream, &client, false);
+    });
+}
