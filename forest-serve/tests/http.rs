@@ -1539,3 +1539,31 @@ async fn trailing_bytes_after_a_basket_are_refused() {
     }
     s.stop().await;
 }
+
+/// Issue 15: the short soak (benches/soak.sh runs the long one on the
+/// release server): 16 keep-alive connections sending /predict for 3 s
+/// with no error and flat memory, then 50 clients that never finish their
+/// request head, all closed at the header timeout while /health answers.
+#[test]
+fn a_short_soak_holds() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../benches/soak.py");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let out = Command::new("python3")
+        .arg(script)
+        .args(["--server", env!("CARGO_BIN_EXE_forest-serve")])
+        .args(["--addr", &format!("127.0.0.1:{port}")])
+        .args(["--connections", "16", "--seconds", "3", "--slow", "50"])
+        .args(["--header-timeout", "1", "--max-health-ms", "500"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("0 errors") && stdout.contains("soak: OK"), "{stdout}");
+}
