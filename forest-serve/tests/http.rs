@@ -3,6 +3,7 @@
 //! openapi-spec-validator, every example answered), and shutdown: in
 //! process, and the binary under load receiving SIGTERM.
 
+mod bad_inputs;
 mod model;
 
 use std::io::{BufRead, BufReader};
@@ -1443,9 +1444,7 @@ async fn tritonclient_infers_with_binary_and_json_tensors() {
         .iter()
         .map(|p| model::CLASSES[forest_core::argmax(p)])
         .collect();
-    let as_rows = |v: &Value| -> Vec<Vec<f32>> {
-        v.as_array().unwrap().iter().map(f32s).collect()
-    };
+    let as_rows = |v: &Value| -> Vec<Vec<f32>> { v.as_array().unwrap().iter().map(f32s).collect() };
     for (input, want, want_codes) in [
         ("features", &features_expected, &feature_codes),
         ("baskets", &expected, &codes),
@@ -1565,5 +1564,8 @@ fn a_short_soak_holds() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("0 errors") && stdout.contains("soak: OK"), "{stdout}");
+    assert!(
+        stdout.contains("0 errors") && stdout.contains("soak: OK"),
+        "{stdout}"
+    );
 }

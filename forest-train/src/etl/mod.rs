@@ -572,7 +572,9 @@ pub fn read_gold(gold: &Lake, split: Option<Split>) -> Result<Dataset, EtlError>
         })
         .collect();
     if let Some(missing) = listed.iter().find(|k| !parts.contains(k)) {
-        return Err(incomplete(format!("{MANIFEST} lists {missing}, which is missing")));
+        return Err(incomplete(format!(
+            "{MANIFEST} lists {missing}, which is missing"
+        )));
     }
     for key in parts {
         let bytes = gold.get(&key)?;

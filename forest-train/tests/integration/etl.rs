@@ -987,7 +987,10 @@ fn a_full_disk_stops_the_etl_cleanly_and_leaves_no_table_to_misread() {
     let lake_raw = lake_path.join("raw");
     for (limit_kib, fails_at) in [
         (largest_silver / 1024 / 2, "silver/"),
-        ((spec_len / 1024 / 2).max(largest_silver / 1024 + 1), "gold/_spec.json"),
+        (
+            (spec_len / 1024 / 2).max(largest_silver / 1024 + 1),
+            "gold/_spec.json",
+        ),
     ] {
         assert!(limit_kib * 1024 < spec_len, "the limit must stop the spec");
         let out = Command::new("sh")
@@ -1023,7 +1026,10 @@ fn a_full_disk_stops_the_etl_cleanly_and_leaves_no_table_to_misread() {
         assert!(err.to_string().contains("incomplete"), "{err}");
     }
     run_local(&lake_raw, &lake_path, &EtlConfig::default()).unwrap();
-    assert!(objects(&lake, "gold/") == whole, "the rerun rebuilds the table");
+    assert!(
+        objects(&lake, "gold/") == whole,
+        "the rerun rebuilds the table"
+    );
 }
 
 // ---------------------------------------------------------------- the real week

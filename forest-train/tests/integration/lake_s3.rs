@@ -181,11 +181,19 @@ fn s3_endpoint_dying_mid_upload_leaves_no_object_under_the_final_key() {
             "{key}: no retry reached the dead endpoint: {message}"
         );
         assert!(
-            message.contains(operation) && message.contains(&format!("s3://forest-lake/faults/{key}")),
+            message.contains(operation)
+                && message.contains(&format!("s3://forest-lake/faults/{key}")),
             "{key}: {message}"
         );
-        assert!(start.elapsed() < Duration::from_secs(60), "{:?}", start.elapsed());
-        assert!(!direct.exists(key).unwrap(), "{key} is visible after a failed upload");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(
+            !direct.exists(key).unwrap(),
+            "{key} is visible after a failed upload"
+        );
         assert!(
             !direct.list("").unwrap().iter().any(|k| k == key),
             "{key} listed"

@@ -173,7 +173,9 @@ impl DyingEndpoint {
 
     /// Connections the client made after the death (its retries).
     pub fn refused(&self) -> usize {
-        self.state.refused.load(std::sync::atomic::Ordering::Relaxed)
+        self.state
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -220,7 +222,11 @@ fn relay(client: TcpStream, state: &std::sync::Arc<ProxyState>) {
                         break;
                     }
                 }
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
                 Err(_) => break,
             }
         }
