@@ -53,7 +53,7 @@ use forest_core::encode_basket_with;
 pub use forest_core::{Basket, Item, ModelError};
 
 /// The generated module: tables, walks, encoder tables and metadata.
-#[allow(unsafe_code, clippy::approx_constant)]
+#[allow(unsafe_code, clippy::approx_constant, clippy::unnecessary_cast)]
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/forest_model.rs"));
 }

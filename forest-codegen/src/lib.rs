@@ -25,6 +25,7 @@
 //!     tree_seeds: vec![],
 //!     trainer: "example".into(),
 //!     git_revision: None,
+//!     ensemble: Default::default(),
 //! };
 //! let model = Model::new(meta, Forest::from_trees(1, 2, &[tree]).unwrap()).unwrap();
 //! let generated = emit(&artifact::encode(&model), &EmitOptions::default()).unwrap();
@@ -176,7 +177,7 @@ pub fn emit(artifact_bytes: &[u8], options: &EmitOptions) -> Result<Generated, M
     out.line("");
     metadata::emit(&mut out, &model, &hash);
     tables::emit(&mut out, &model.forest)?;
-    predicated::emit(&mut out, model.forest.n_features());
+    predicated::emit(&mut out, model.forest.n_features(), model.forest.ensemble());
     if options.nested_baseline {
         nested::emit(&mut out, &model.forest);
     }
@@ -360,6 +361,7 @@ pub(crate) mod tests {
             tree_seeds: vec![],
             trainer: "test".into(),
             git_revision: None,
+            ensemble: Default::default(),
         };
         artifact::encode(&Model::new(meta, forest).unwrap())
     }

@@ -19,7 +19,7 @@ pub(crate) fn emit(out: &mut Emitter<'_>, forest: &Forest) {
     out.line(
         "/// The nested if/else baseline: one function per tree, a branch per split.
 pub mod nested {
-use super::{add_leaf, average, N_CLASSES, N_FEATURES, N_TREES};
+use super::{add_leaf, finish, start, N_CLASSES, N_FEATURES, N_TREES};
 ",
     );
     let mut body = String::new();
@@ -39,12 +39,11 @@ pub static TREES: [fn(&[f32; N_FEATURES]) -> u32; N_TREES] = [
 
 /// Class probabilities of one feature vector, summed in tree order.
 pub fn predict_proba(x: &[f32; N_FEATURES]) -> [f32; N_CLASSES] {{
-    let mut acc = [0.0f32; N_CLASSES];
+    let mut acc = start();
     for tree in &TREES {{
         add_leaf(&mut acc, tree(x) as usize);
     }}
-    average(&mut acc);
-    acc
+    finish(&acc)
 }}
 
 /// [`predict_proba`] for each row, `out[r]` for `rows[r]`.

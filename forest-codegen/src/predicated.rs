@@ -37,6 +37,8 @@
 //!
 //! [`ROW_LANES`]: super::EmitOptions::row_lanes
 
+use forest_core::{Ensemble, Link, Precision};
+
 use crate::Emitter;
 
 /// Marks the start of the emitted walk in the source; [`check_branch_free`]
@@ -57,9 +59,76 @@ fn row_block(n_features: usize, row_lanes: usize) -> usize {
     rows - rows % row_lanes
 }
 
+/// The accumulator of the emitted walk for `ensemble`: its element type,
+/// and the bodies of `start()` and `finish(acc)`, which call forest-core's
+/// own [`forest_core::SumView`] for sums (so the arithmetic is the
+/// interpreter's).
+fn accumulator(ensemble: &Ensemble, core: &str) -> (String, String, String) {
+    match ensemble {
+        Ensemble::Average => (
+            "f32".into(),
+            "[0.0; N_CLASSES]".into(),
+            "let mut out = *acc;\n    for a in out.iter_mut() {\n        *a /= N_TREES as f32;\n    }\n    out".into(),
+        ),
+        Ensemble::Sum(sum) => {
+            let f64_sums = sum.precision == Precision::F64;
+            let acc = if f64_sums { "f64" } else { "f32" };
+            let start = if f64_sums {
+                "[0.0; N_CLASSES]".to_string()
+            } else {
+                "let mut acc = [0.0f32; N_CLASSES];\n    ENSEMBLE.start(&mut acc);\n    acc".to_string()
+            };
+            let finish = format!(
+                "let mut out = [0.0f32; N_CLASSES];\n    ENSEMBLE.finish_{acc}(acc, &mut out);\n    out"
+            );
+            let _ = core;
+            (acc.into(), start, finish)
+        }
+    }
+}
+
+/// The `ENSEMBLE` constant of a sum ensemble (nothing for the average).
+fn ensemble_const(ensemble: &Ensemble, core: &str) -> String {
+    let Ensemble::Sum(sum) = ensemble else {
+        return String::new();
+    };
+    let base = sum
+        .base
+        .iter()
+        .map(|b| format!("f64::from_bits({:#018x})", b.to_bits()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let precision = match sum.precision {
+        Precision::F64 => "F64",
+        Precision::F32BaseFirst => "F32BaseFirst",
+        Precision::F32BaseLast => "F32BaseLast",
+    };
+    let link = match sum.link {
+        Link::Identity => format!("{core}::Link::Identity"),
+        Link::Complement => format!("{core}::Link::Complement"),
+        Link::Softmax => format!("{core}::Link::Softmax"),
+        Link::Logistic { scale } => format!(
+            "{core}::Link::Logistic {{ scale: f64::from_bits({:#018x}) }}",
+            scale.to_bits()
+        ),
+    };
+    format!(
+        "/// How the trees' sums become probabilities (forest-core's arithmetic).\n\
+         pub const ENSEMBLE: {core}::SumView<'static> = {core}::SumView {{\n    \
+         base: &[{base}],\n    \
+         divisor: f64::from_bits({:#018x}),\n    \
+         precision: {core}::Precision::{precision},\n    \
+         link: {link},\n}};\n",
+        sum.divisor.to_bits()
+    )
+}
+
 /// Emits `predict_proba`, `predict_proba_batch` and `leaves`, the walk they
 /// share, between [`BEGIN`] and [`END`].
-pub(crate) fn emit(out: &mut Emitter<'_>, n_features: usize) {
+pub(crate) fn emit(out: &mut Emitter<'_>, n_features: usize, ensemble: &Ensemble) {
+    let core = out.options().core_path.clone();
+    out.line(&ensemble_const(ensemble, &core));
+    let (acc_type, start, finish) = accumulator(ensemble, &core);
     let row_lanes = out.options().row_lanes;
     let row_block = row_block(n_features, row_lanes);
     out.line(BEGIN);
@@ -103,21 +172,28 @@ fn step(g: usize, k: &Keys) -> usize {{
     g + (link >> SELECT_BITS) + right as usize
 }}
 
-/// Adds the class distribution of global node `g` to `acc`.
+/// The sums' element type: the interpreter's for this ensemble.
+type Acc = {acc_type};
+
+/// The sums before the first tree.
 #[inline(always)]
-fn add_leaf(acc: &mut [f32; N_CLASSES], g: usize) {{
+fn start() -> [Acc; N_CLASSES] {{
+    {start}
+}}
+
+/// Adds the leaf values of global node `g` to `acc`.
+#[inline(always)]
+fn add_leaf(acc: &mut [Acc; N_CLASSES], g: usize) {{
     for (a, v) in acc.iter_mut().zip(&VALUES[g * N_CLASSES..(g + 1) * N_CLASSES]) {{
-        *a += v;
+        *a += *v as Acc;
     }}
 }}
 
-/// Divides summed distributions by the tree count, after all trees were
-/// added in tree order, as the interpreter does.
+/// The probabilities, after all trees were added in tree order, as the
+/// interpreter computes them.
 #[inline(always)]
-fn average(acc: &mut [f32; N_CLASSES]) {{
-    for a in acc.iter_mut() {{
-        *a /= N_TREES as f32;
-    }}
+fn finish(acc: &[Acc; N_CLASSES]) -> [f32; N_CLASSES] {{
+    {finish}
 }}
 
 /// The global index of the leaf each tree sends `x` to, written to
@@ -147,12 +223,11 @@ pub fn leaves(x: &[f32; N_FEATURES], out: &mut [u32; N_TREES]) {{
 pub fn predict_proba(x: &[f32; N_FEATURES]) -> [f32; N_CLASSES] {{
     let mut leaf = [0u32; N_TREES];
     leaves(x, &mut leaf);
-    let mut acc = [0.0f32; N_CLASSES];
+    let mut acc = start();
     for &g in &leaf {{
         add_leaf(&mut acc, g as usize);
     }}
-    average(&mut acc);
-    acc
+    finish(&acc)
 }}
 
 /// Class probabilities of a batch, `out[r]` for `rows[r]` (as far as the
@@ -160,17 +235,19 @@ pub fn predict_proba(x: &[f32; N_FEATURES]) -> [f32; N_CLASSES] {{
 /// each row: every row still sums its trees in tree order.
 pub fn predict_proba_batch(rows: &[[f32; N_FEATURES]], out: &mut [[f32; N_CLASSES]]) {{
     let mut block = vec![[0u32; 2 * N_FEATURES]; ROW_BLOCK];
+    let mut sums = vec![start(); ROW_BLOCK];
     for (rows, out) in rows.chunks(ROW_BLOCK).zip(out.chunks_mut(ROW_BLOCK)) {{
-        for ((x, k), acc) in rows.iter().zip(block.iter_mut()).zip(out.iter_mut()) {{
+        for ((x, k), acc) in rows.iter().zip(block.iter_mut()).zip(sums.iter_mut()) {{
             keys(x, k);
-            *acc = [0.0; N_CLASSES];
+            *acc = start();
         }}
         let block = &block[..rows.len()];
+        let sums = &mut sums[..rows.len()];
         for t in 0..N_TREES {{
             let root = TREE_OFFSETS[t] as usize;
             let depth = TREE_DEPTH[t];
             let mut ks = block.chunks_exact(ROW_LANES);
-            let mut accs = out.chunks_exact_mut(ROW_LANES);
+            let mut accs = sums.chunks_exact_mut(ROW_LANES);
             for (ks, accs) in (&mut ks).zip(&mut accs) {{
                 let ks: [&Keys; ROW_LANES] = ::core::array::from_fn(|r| &ks[r]);
                 let mut at = [root; ROW_LANES];
@@ -191,8 +268,8 @@ pub fn predict_proba_batch(rows: &[[f32; N_FEATURES]], out: &mut [[f32; N_CLASSE
                 add_leaf(acc, g);
             }}
         }}
-        for acc in out.iter_mut() {{
-            average(acc);
+        for (o, acc) in out.iter_mut().zip(sums.iter()) {{
+            *o = finish(acc);
         }}
     }}
 }}"#

@@ -31,18 +31,25 @@ use crate::model::{Metadata, Model};
 pub const MAGIC: [u8; 8] = *b"\x89FOREST\n";
 
 /// The layout version this build writes.
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 
-/// The versions this build reads. Version 2 only adds the basket spec's tag
-/// model (a metadata key that changes how baskets are encoded); a version 1
-/// file decodes as before, and one that holds a tag model is refused.
-pub const READABLE_VERSIONS: [u16; 2] = [1, 2];
+/// The versions this build reads. Version 2 added the basket spec's tag
+/// model (a metadata key that changes how baskets are encoded); version 3
+/// a CRC-32 per section (so damage is reported where it is) and the
+/// metadata's `ensemble` (boosted and imported trees). Older files decode
+/// as they always did; a file that claims an older version but holds what
+/// only a newer one can is refused.
+pub const READABLE_VERSIONS: [u16; 3] = [1, 2, 3];
 
 const HEADER_LEN: usize = 32;
-const ENTRY_LEN: usize = 24;
+/// A section table entry in versions 1 and 2: tag, type, offset, length.
+const ENTRY_LEN_V2: usize = 24;
+/// From version 3: the same, then the section's CRC-32 and 4 reserved bytes.
+const ENTRY_LEN: usize = 32;
 const ALIGN: usize = 8;
 /// Where the CRC-32 sits; those four bytes count as zero when it is computed,
-/// so that the checksum can cover the whole file including the header.
+/// so that the checksum covers the header itself (in version 3 the header
+/// and the section table; before, the whole file).
 const CHECKSUM_AT: usize = 24;
 
 /// What a section's bytes hold. The numeric codes are part of the format.
@@ -129,6 +136,18 @@ fn align_up(n: usize) -> usize {
 /// numbers in `feature_importance` are written as `null` and such an
 /// artifact will not decode. The trainer never produces them.
 pub fn encode(model: &Model) -> Vec<u8> {
+    encode_as(model, FORMAT_VERSION)
+}
+
+/// [`encode`] in the layout of `version` (the current one, or for tests of
+/// the reader, 1 or 2: 24-byte table entries and one CRC over the file).
+fn encode_as(model: &Model, version: u16) -> Vec<u8> {
+    let per_section_crc = version >= 3;
+    let entry_len = if per_section_crc {
+        ENTRY_LEN
+    } else {
+        ENTRY_LEN_V2
+    };
     let f = &model.forest;
     // Serialising plain structs, strings, numbers and `serde_json::Value`
     // (whose map keys are strings) into memory has no failure path.
@@ -144,7 +163,7 @@ pub fn encode(model: &Model) -> Vec<u8> {
     ];
 
     let mut offsets = [0usize; 7];
-    let mut end = HEADER_LEN + SECTIONS.len() * ENTRY_LEN;
+    let mut end = HEADER_LEN + SECTIONS.len() * entry_len;
     for (offset, body) in offsets.iter_mut().zip(&bodies) {
         *offset = align_up(end);
         end = *offset + body.len();
@@ -152,7 +171,7 @@ pub fn encode(model: &Model) -> Vec<u8> {
 
     let mut out = Vec::with_capacity(end);
     out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&(SECTIONS.len() as u16).to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(&(end as u64).to_le_bytes());
@@ -163,13 +182,23 @@ pub fn encode(model: &Model) -> Vec<u8> {
         out.extend_from_slice(&(*elem as u32).to_le_bytes());
         out.extend_from_slice(&(*offset as u64).to_le_bytes());
         out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        if per_section_crc {
+            out.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+            out.extend_from_slice(&0u32.to_le_bytes());
+        }
+    }
+    if per_section_crc {
+        let crc = checksum(&out);
+        out[CHECKSUM_AT..CHECKSUM_AT + 4].copy_from_slice(&crc.to_le_bytes());
     }
     for (offset, body) in offsets.iter().zip(&bodies) {
         out.resize(*offset, 0);
         out.extend_from_slice(body);
     }
-    let crc = checksum(&out);
-    out[CHECKSUM_AT..CHECKSUM_AT + 4].copy_from_slice(&crc.to_le_bytes());
+    if !per_section_crc {
+        let crc = checksum(&out);
+        out[CHECKSUM_AT..CHECKSUM_AT + 4].copy_from_slice(&crc.to_le_bytes());
+    }
     out
 }
 
@@ -183,8 +212,9 @@ fn f32_bytes(xs: &[f32]) -> Vec<u8> {
     xs.iter().flat_map(|x| x.to_bits().to_le_bytes()).collect()
 }
 
-/// CRC-32 (IEEE) over the whole file with the checksum field read as zero.
-/// `bytes` must be at least a header long.
+/// CRC-32 (IEEE) over `bytes` (the header and table in version 3, the
+/// whole file before) with the checksum field read as zero. `bytes` must be
+/// at least a header long.
 fn checksum(bytes: &[u8]) -> u32 {
     let mut h = crc32fast::Hasher::new();
     h.update(&bytes[..CHECKSUM_AT]);
@@ -269,6 +299,14 @@ pub fn decode(bytes: &[u8]) -> Result<Model, ModelError> {
             "a version 1 artifact cannot hold a basket tag model (added in version 2)",
         ));
     }
+    if version < 3 && !meta.ensemble.is_average() {
+        return Err(section_error(
+            "META",
+            format!(
+                "a version {version} artifact cannot hold an ensemble rule (added in version 3)"
+            ),
+        ));
+    }
     check_vocabularies(&meta)?;
     let n_classes = meta.classes.len();
     let n_features = meta.features.len();
@@ -302,16 +340,19 @@ pub fn decode(bytes: &[u8]) -> Result<Model, ModelError> {
     let tree_offsets = read_u32s(sections[TOFF]);
     check_tree_offsets(&tree_offsets, n_nodes)?;
 
-    let forest = Forest::new(ForestParts {
-        n_features,
-        n_classes,
-        tree_offsets,
-        feature: read_u32s(sections[FEAT]),
-        threshold: read_f32s(sections[THRS]),
-        left: read_u32s(sections[LEFT]),
-        missing_left: sections[MISS].to_vec(),
-        values: read_f32s(sections[VALU]),
-    })?;
+    let forest = Forest::new_with(
+        ForestParts {
+            n_features,
+            n_classes,
+            tree_offsets,
+            feature: read_u32s(sections[FEAT]),
+            threshold: read_f32s(sections[THRS]),
+            left: read_u32s(sections[LEFT]),
+            missing_left: sections[MISS].to_vec(),
+            values: read_f32s(sections[VALU]),
+        },
+        meta.ensemble.clone(),
+    )?;
     Model::new(meta, forest)
 }
 
@@ -334,9 +375,15 @@ fn read_container(bytes: &[u8]) -> Result<(u16, [&[u8]; 7]), ModelError> {
     let version = r.u16().map_err(|_| truncated_header(len))?;
     if !READABLE_VERSIONS.contains(&version) {
         return Err(artifact_error(format!(
-            "unsupported format version {version} (this build reads 1 and 2)"
+            "unsupported format version {version} (this build reads 1, 2 and 3)"
         )));
     }
+    let per_section_crc = version >= 3;
+    let entry_len = if per_section_crc {
+        ENTRY_LEN
+    } else {
+        ENTRY_LEN_V2
+    };
     if len < HEADER_LEN {
         return Err(truncated_header(len));
     }
@@ -354,31 +401,52 @@ fn read_container(bytes: &[u8]) -> Result<(u16, [&[u8]; 7]), ModelError> {
             .into());
         }
     }
-    if file_len != len as u64 {
-        return Err(artifact_error(if file_len > len as u64 {
+    let table_end = HEADER_LEN + usize::from(section_count) * entry_len;
+    let length_problem = || {
+        artifact_error(if file_len > len as u64 {
             format!("truncated: the header declares {file_len} bytes, got {len}")
         } else {
             format!(
                 "{} trailing bytes after the {file_len} bytes the header declares",
                 len as u64 - file_len
             )
-        }));
-    }
-    let computed = checksum(bytes);
-    if stored != computed {
-        return Err(artifact_error(format!(
-            "checksum mismatch: stored 0x{stored:08x}, computed 0x{computed:08x}"
-        )));
-    }
-
-    // The table size comes from a u16, so it cannot overflow, but it is
-    // still checked against the file before a single entry is read.
-    let table_end = HEADER_LEN + usize::from(section_count) * ENTRY_LEN;
-    if table_end > len {
-        return Err(artifact_error(format!(
-            "section table of {section_count} entries ({} bytes) runs past the end of the {len}-byte file",
-            table_end - HEADER_LEN
-        )));
+        })
+    };
+    if per_section_crc {
+        // The header and the table are checked first, by their own CRC;
+        // then each section is located, so that a truncated or damaged
+        // file is reported at the section it breaks.
+        if table_end > len {
+            return Err(artifact_error(format!(
+                "truncated: the section table of {section_count} entries runs past the end of \
+                 the {len}-byte file (the header declares {file_len})"
+            )));
+        }
+        let computed = checksum(&bytes[..table_end]);
+        if stored != computed {
+            return Err(artifact_error(format!(
+                "header and section table: checksum mismatch: stored 0x{stored:08x}, computed \
+                 0x{computed:08x}"
+            )));
+        }
+    } else {
+        if file_len != len as u64 {
+            return Err(length_problem());
+        }
+        let computed = checksum(bytes);
+        if stored != computed {
+            return Err(artifact_error(format!(
+                "checksum mismatch: stored 0x{stored:08x}, computed 0x{computed:08x}"
+            )));
+        }
+        // The table size comes from a u16, so it cannot overflow, but it
+        // is still checked against the file before a single entry is read.
+        if table_end > len {
+            return Err(artifact_error(format!(
+                "section table of {section_count} entries ({} bytes) runs past the end of the {len}-byte file",
+                table_end - HEADER_LEN
+            )));
+        }
     }
 
     let mut found: [Option<&[u8]>; 7] = [None; 7];
@@ -393,6 +461,18 @@ fn read_container(bytes: &[u8]) -> Result<(u16, [&[u8]; 7]), ModelError> {
         let elem_code = r.u32()?;
         let offset = r.u64()?;
         let length = r.u64()?;
+        let section_crc = if per_section_crc {
+            let crc = r.u32()?;
+            if r.u32()? != 0 {
+                return Err(artifact_error(format!(
+                    "section table entry \"{}\": the reserved field must be 0",
+                    tag.escape_ascii()
+                )));
+            }
+            Some(crc)
+        } else {
+            None
+        };
 
         let index = SECTIONS
             .iter()
@@ -448,11 +528,16 @@ fn read_container(bytes: &[u8]) -> Result<(u16, [&[u8]; 7]), ModelError> {
         }
         let end = offset.checked_add(length).filter(|&e| e <= len as u64);
         let Some(end) = end else {
+            let truncated = if per_section_crc && file_len > len as u64 {
+                format!("truncated: the header declares {file_len} bytes, got {len}; ")
+            } else {
+                String::new()
+            };
             return Err(ModelError::from(
                 ArtifactError::section(
                     name,
                     format!(
-                        "{length} bytes at offset {offset} run past the end of the {len}-byte file"
+                        "{truncated}{length} bytes at offset {offset} run past the end of the {len}-byte file"
                     ),
                 )
                 .with_offset(offset),
@@ -470,8 +555,26 @@ fn read_container(bytes: &[u8]) -> Result<(u16, [&[u8]; 7]), ModelError> {
             ));
         }
         check_zero(bytes, covered_to, start)?;
+        if let Some(stored) = section_crc {
+            let computed = crc32fast::hash(&bytes[start..end]);
+            if stored != computed {
+                return Err(ModelError::from(
+                    ArtifactError::section(
+                        name,
+                        format!(
+                            "checksum mismatch: stored 0x{stored:08x}, computed 0x{computed:08x}: \
+                             its bytes are damaged"
+                        ),
+                    )
+                    .with_offset(offset),
+                ));
+            }
+        }
         found[index] = Some(&bytes[start..end]);
         covered_to = end;
+    }
+    if per_section_crc && file_len != len as u64 {
+        return Err(length_problem());
     }
     check_zero(bytes, covered_to, len)?;
 
@@ -585,13 +688,42 @@ fn check_vocabularies(meta: &Metadata) -> Result<(), ModelError> {
     Ok(())
 }
 
-/// Rewrites the length field and checksum after a test has edited the bytes,
-/// so that the edit reaches the checks behind them.
-#[cfg(test)]
-pub(crate) fn reseal(bytes: &mut [u8]) {
+/// Rewrites the length field and the checksums of bytes that were edited on
+/// purpose, so that the edit reaches the checks behind the checksums: in
+/// version 3 each section's CRC (of whatever bytes its entry names, where
+/// they lie in the file) and the header's; before, the whole file's. For
+/// tests and fuzzing that damage artifacts deliberately; it repairs
+/// nothing (a damaged file stays damaged, only its checksums agree).
+pub fn reseal(bytes: &mut [u8]) {
+    if bytes.len() < HEADER_LEN {
+        return;
+    }
     let len = bytes.len() as u64;
     bytes[16..24].copy_from_slice(&len.to_le_bytes());
-    let crc = checksum(bytes);
+    let version = u16::from_le_bytes([bytes[8], bytes[9]]);
+    if version < 3 {
+        let crc = checksum(bytes);
+        bytes[CHECKSUM_AT..CHECKSUM_AT + 4].copy_from_slice(&crc.to_le_bytes());
+        return;
+    }
+    let count = usize::from(u16::from_le_bytes([bytes[10], bytes[11]]));
+    let table_end = (HEADER_LEN + count * ENTRY_LEN).min(bytes.len());
+    for entry in (HEADER_LEN..table_end).step_by(ENTRY_LEN) {
+        if entry + ENTRY_LEN > bytes.len() {
+            break;
+        }
+        let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+        let (offset, length) = (word(entry + 8), word(entry + 16));
+        if let Some(body) = offset
+            .checked_add(length)
+            .filter(|&end| end <= len)
+            .map(|end| &bytes[offset as usize..end as usize])
+        {
+            let crc = crc32fast::hash(body);
+            bytes[entry + 24..entry + 28].copy_from_slice(&crc.to_le_bytes());
+        }
+    }
+    let crc = checksum(&bytes[..table_end]);
     bytes[CHECKSUM_AT..CHECKSUM_AT + 4].copy_from_slice(&crc.to_le_bytes());
 }
 
@@ -647,6 +779,7 @@ mod tests {
             tree_seeds: vec![1, u64::MAX],
             trainer: "forest-train 0.1.0".into(),
             git_revision: Some("b9997a1".into()),
+            ensemble: Default::default(),
         };
         Model::new(meta, forest).unwrap()
     }
@@ -751,17 +884,24 @@ mod tests {
             tree_seeds: vec![42],
             trainer: "forest-train 0.1.0".into(),
             git_revision: None,
+            ensemble: Default::default(),
         };
         let forest = Forest::from_trees(1, 2, &[tree]).unwrap();
         let bytes = encode(&Model::new(meta, forest).unwrap());
-        assert_eq!(bytes.len(), 632);
-        assert_eq!(&bytes[24..28], &[0x79, 0x4f, 0xf1, 0x0a]);
+        // FOREST_WORKED_EXAMPLE=path writes the bytes, for FORMAT.md's dump.
+        if let Some(path) = std::env::var_os("FOREST_WORKED_EXAMPLE") {
+            std::fs::write(path, &bytes).unwrap();
+        }
+        assert_eq!(bytes.len(), 688);
+        assert_eq!(&bytes[24..28], &[0x69, 0x9b, 0xf9, 0x9e]);
+        // META's own CRC-32, in its table entry.
+        assert_eq!(&bytes[0x38..0x3c], &[0xbf, 0x34, 0xe9, 0x6c]);
         assert_eq!(
             content_hash(&bytes),
-            "d26151487db60fff952a40975f343e4da9a79a9859df98e769be051c6d6c24be"
+            "def745a38bd8e438451b3351c3b67c38551aa7fcae1dd1b8f4c65f2baef48265"
         );
         assert_eq!(
-            &bytes[0x220..],
+            &bytes[0x258..],
             &[
                 0, 0, 0, 0, 3, 0, 0, 0, // TOFF
                 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, // FEAT
@@ -805,11 +945,20 @@ mod tests {
     #[test]
     fn reads_version_1_files_and_refuses_tag_models_in_them() {
         let model = small_model();
-        let mut v1 = encode(&model);
-        assert_eq!(u16::from_le_bytes([v1[8], v1[9]]), 2);
-        v1[8..10].copy_from_slice(&1u16.to_le_bytes());
-        reseal(&mut v1);
-        assert_eq!(decode(&v1).unwrap(), model);
+        assert_eq!(
+            u16::from_le_bytes([encode(&model)[8], encode(&model)[9]]),
+            3
+        );
+        for version in [1, 2] {
+            let old = encode_as(&model, version);
+            assert_eq!(decode(&old).unwrap(), model, "version {version}");
+            // One CRC over the whole file: a flipped bit anywhere is a
+            // mismatch, but it cannot say where.
+            let mut flipped = old.clone();
+            let last = flipped.len() - 1;
+            flipped[last] ^= 1;
+            assert!(artifact_err(&flipped).starts_with("checksum mismatch"));
+        }
 
         // A tag model is version 2's: the same file declaring version 1 is
         // refused before the spec is judged at all.
@@ -826,12 +975,25 @@ mod tests {
                 segment_likelihood: vec![],
             }),
         });
-        let mut bytes = encode(&tagged);
-        bytes[8..10].copy_from_slice(&1u16.to_le_bytes());
-        reseal(&mut bytes);
-        let err = artifact_err(&bytes);
+        let err = artifact_err(&encode_as(&tagged, 1));
         assert!(
             err.contains("version 1") && err.contains("tag model"),
+            "{err}"
+        );
+        // An ensemble rule is version 3's.
+        let mut boosted = small_model();
+        let sum = crate::ensemble::Ensemble::Sum(crate::ensemble::Sum {
+            base: vec![0.0, 0.0],
+            divisor: 1.0,
+            precision: crate::ensemble::Precision::F32BaseLast,
+            link: crate::ensemble::Link::Complement,
+        });
+        boosted.meta.ensemble = sum.clone();
+        boosted.forest = Forest::new_with(boosted.forest.parts(), sum).unwrap();
+        assert_eq!(decode(&encode(&boosted)).unwrap(), boosted);
+        let err = artifact_err(&encode_as(&boosted, 2));
+        assert!(
+            err.contains("version 2") && err.contains("ensemble"),
             "{err}"
         );
     }
@@ -843,25 +1005,43 @@ mod tests {
         bytes.truncate(12); // even a short file names its version
         assert_eq!(
             artifact_err(&bytes),
-            "unsupported format version 7 (this build reads 1 and 2)"
+            "unsupported format version 7 (this build reads 1, 2 and 3)"
         );
     }
 
     #[test]
-    fn rejects_bad_checksums() {
-        let mut bytes = encode(&small_model());
-        let last = bytes.len() - 1;
-        bytes[last] ^= 1;
-        let msg = artifact_err(&bytes);
-        assert!(msg.starts_with("checksum mismatch: stored 0x"), "{msg}");
+    fn rejects_bad_checksums_naming_the_section() {
+        let bytes = encode(&small_model());
+        // A flipped bit in the last section, in the first, and in the
+        // section table: each is reported where it is.
+        let mut last = bytes.clone();
+        let at = last.len() - 1;
+        last[at] ^= 1;
+        let msg = artifact_err(&last);
+        assert!(
+            msg.starts_with("section VALU: checksum mismatch: stored 0x"),
+            "{msg}"
+        );
         assert!(msg.contains(", computed 0x"), "{msg}");
+        let meta_at = HEADER_LEN + SECTIONS.len() * ENTRY_LEN + 2;
+        let mut meta = bytes.clone();
+        meta[meta_at] ^= 0x20;
+        assert!(artifact_err(&meta).starts_with("section META: checksum mismatch"));
+        let mut table = bytes.clone();
+        table[HEADER_LEN + 9] ^= 1;
+        assert!(artifact_err(&table).starts_with("header and section table: checksum mismatch"));
     }
 
     #[test]
     fn rejects_truncation_and_trailing_bytes() {
         let bytes = encode(&small_model());
         let msg = artifact_err(&bytes[..bytes.len() - 3]);
-        assert!(msg.starts_with("truncated: the header declares"), "{msg}");
+        assert!(
+            msg.starts_with("section VALU: truncated: the header declares"),
+            "{msg}"
+        );
+        let msg = artifact_err(&bytes[..HEADER_LEN + 40]);
+        assert!(msg.starts_with("truncated: the section table"), "{msg}");
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(artifact_err(&longer).contains("1 trailing bytes"));

@@ -16,8 +16,11 @@
 //!   of steps and still stop at the right place.
 //! * `values` holds, for every node (split nodes too, which helps to explain
 //!   a prediction), the class distribution of the training rows that reached
-//!   it: `n_classes` probabilities that sum to one.
+//!   it: `n_classes` probabilities that sum to one. Under an
+//!   [`Ensemble::Sum`] (boosted trees) a leaf holds instead the value it
+//!   adds to each class's sum, any finite number.
 
+use crate::ensemble::Ensemble;
 use crate::error::ModelError;
 
 /// A random forest in structure-of-arrays form. Construct it through
@@ -32,6 +35,7 @@ pub struct Forest {
     left: Vec<u32>,
     missing_left: Vec<u8>,
     values: Vec<f32>,
+    ensemble: Ensemble,
 }
 
 /// The arrays of a forest before they are checked; what a trainer or a
@@ -101,7 +105,13 @@ impl Forest {
     /// the first violation found. Works on untrusted input in time linear in
     /// its size.
     pub fn new(parts: ForestParts) -> Result<Forest, ModelError> {
-        validate(&parts)?;
+        Forest::new_with(parts, Ensemble::Average)
+    }
+
+    /// [`Forest::new`] for trees that combine by `ensemble`.
+    pub fn new_with(parts: ForestParts, ensemble: Ensemble) -> Result<Forest, ModelError> {
+        ensemble.validate(parts.n_classes)?;
+        validate(&parts, &ensemble)?;
         let ForestParts {
             n_features,
             n_classes,
@@ -121,14 +131,25 @@ impl Forest {
             left,
             missing_left,
             values,
+            ensemble,
         })
     }
 
-    /// Assembles a forest from trees given node by node.
+    /// Assembles a random forest from trees given node by node.
     pub fn from_trees(
         n_features: usize,
         n_classes: usize,
         trees: &[Vec<Node>],
+    ) -> Result<Forest, ModelError> {
+        Forest::from_trees_with(n_features, n_classes, trees, Ensemble::Average)
+    }
+
+    /// [`Forest::from_trees`] for trees that combine by `ensemble`.
+    pub fn from_trees_with(
+        n_features: usize,
+        n_classes: usize,
+        trees: &[Vec<Node>],
+        ensemble: Ensemble,
     ) -> Result<Forest, ModelError> {
         let n_nodes: usize = trees.iter().map(Vec::len).sum();
         let mut parts = ForestParts {
@@ -160,7 +181,7 @@ impl Forest {
                 .map_err(|_| ModelError::Invalid("more than 2^32 nodes".into()))?;
             parts.tree_offsets.push(total);
         }
-        Forest::new(parts)
+        Forest::new_with(parts, ensemble)
     }
 
     /// Joins forests over the same features and classes into one whose
@@ -176,6 +197,11 @@ impl Forest {
             ..ForestParts::default()
         };
         for forest in forests {
+            if forest.ensemble != first.ensemble {
+                return Err(ModelError::Invalid(
+                    "cannot join forests whose trees combine differently".into(),
+                ));
+            }
             if forest.n_features != first.n_features || forest.n_classes != first.n_classes {
                 return Err(ModelError::Invalid(format!(
                     "cannot join a forest of {} features and {} classes to one of {} and {}",
@@ -195,7 +221,27 @@ impl Forest {
             parts.missing_left.extend_from_slice(&forest.missing_left);
             parts.values.extend_from_slice(&forest.values);
         }
-        Forest::new(parts)
+        Forest::new_with(parts, first.ensemble.clone())
+    }
+
+    /// A copy of the arrays (to rebuild the forest with another ensemble
+    /// rule, say).
+    pub fn parts(&self) -> ForestParts {
+        ForestParts {
+            n_features: self.n_features,
+            n_classes: self.n_classes,
+            tree_offsets: self.tree_offsets.clone(),
+            feature: self.feature.clone(),
+            threshold: self.threshold.clone(),
+            left: self.left.clone(),
+            missing_left: self.missing_left.clone(),
+            values: self.values.clone(),
+        }
+    }
+
+    /// How the trees' leaf values combine into probabilities.
+    pub fn ensemble(&self) -> &Ensemble {
+        &self.ensemble
     }
 
     /// Width of the feature vectors the forest reads.
@@ -294,7 +340,8 @@ impl Forest {
     }
 }
 
-fn validate(p: &ForestParts) -> Result<(), ModelError> {
+fn validate(p: &ForestParts, ensemble: &Ensemble) -> Result<(), ModelError> {
+    let distributions = ensemble.is_average();
     let bad = |msg: String| Err(ModelError::Invalid(msg));
     if p.n_classes < 2 {
         return bad(format!(
@@ -357,8 +404,15 @@ fn validate(p: &ForestParts) -> Result<(), ModelError> {
                 return bad(at("missing_left must be 0 or 1"));
             }
             let value = &p.values[g * p.n_classes..(g + 1) * p.n_classes];
-            if value.iter().any(|v| !v.is_finite() || *v < 0.0) {
-                return bad(at("class values must be finite and non-negative"));
+            if value
+                .iter()
+                .any(|v| !v.is_finite() || (distributions && *v < 0.0))
+            {
+                return bad(at(if distributions {
+                    "class values must be finite and non-negative"
+                } else {
+                    "leaf values must be finite"
+                }));
             }
             if l == i {
                 if p.threshold[g] != f32::INFINITY || p.missing_left[g] != 1 || p.feature[g] != 0 {

@@ -34,6 +34,7 @@
 //!     tree_seeds: vec![],
 //!     trainer: "example".into(),
 //!     git_revision: None,
+//!     ensemble: Default::default(),
 //! };
 //! let model = Model::new(meta, Forest::from_trees(1, 2, &[tree]).unwrap()).unwrap();
 //!
@@ -55,6 +56,7 @@ pub mod artifact;
 mod basket;
 pub mod compiled;
 mod encode;
+mod ensemble;
 mod error;
 mod feature;
 mod forest;
@@ -71,6 +73,7 @@ pub use basket::{
     BASKET_FIELDS, ITEM_FIELDS, PRICE_SENSITIVITY,
 };
 pub use encode::{encode_basket_with, line_priors, BasketTables, CachedLine};
+pub use ensemble::{Ensemble, Link, Precision, Sum, SumView};
 pub use error::{ArtifactError, ModelError};
 pub use feature::{
     category_code, encode_value, is_missing, is_missing_trimmed, parse_number, shorten, trim,

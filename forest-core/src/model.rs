@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ensemble::Ensemble;
 use crate::error::ModelError;
 use crate::feature::FeatureSpec;
 use crate::forest::Forest;
@@ -38,6 +39,10 @@ pub struct Metadata {
     /// Source revision of the trainer, when the caller supplied one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git_revision: Option<String>,
+    /// How the trees combine (format version 3); absent for a random
+    /// forest's average. Must be the forest's own ([`Forest::ensemble`]).
+    #[serde(default, skip_serializing_if = "Ensemble::is_average")]
+    pub ensemble: Ensemble,
 }
 
 /// Where the training rows came from.
@@ -95,6 +100,11 @@ impl Model {
                 meta.feature_importance.len(),
                 forest.n_features()
             )));
+        }
+        if meta.ensemble != *forest.ensemble() {
+            return Err(ModelError::Invalid(
+                "the metadata's ensemble is not the forest's".into(),
+            ));
         }
         if !meta.tree_seeds.is_empty() && meta.tree_seeds.len() != forest.n_trees() {
             return Err(ModelError::Invalid(format!(

@@ -5,6 +5,7 @@
 //! divided by the number of trees, the order a compiled model must follow to
 //! give bit-identical results.
 
+use crate::ensemble::{Ensemble, Precision};
 use crate::error::ModelError;
 use crate::forest::Forest;
 
@@ -20,16 +21,41 @@ impl Forest {
                 self.n_classes()
             )));
         }
-        out.fill(0.0);
-        for t in 0..self.n_trees() {
-            let leaf = self.leaf_of(t, row);
-            for (o, v) in out.iter_mut().zip(self.node_value(t, leaf)) {
-                *o += v;
+        match self.ensemble() {
+            Ensemble::Average => {
+                out.fill(0.0);
+                for t in 0..self.n_trees() {
+                    let leaf = self.leaf_of(t, row);
+                    for (o, v) in out.iter_mut().zip(self.node_value(t, leaf)) {
+                        *o += v;
+                    }
+                }
+                let n_trees = self.n_trees() as f32;
+                for o in out.iter_mut() {
+                    *o /= n_trees;
+                }
             }
-        }
-        let n_trees = self.n_trees() as f32;
-        for o in out.iter_mut() {
-            *o /= n_trees;
+            Ensemble::Sum(sum) if sum.precision == Precision::F64 => {
+                let mut acc = vec![0.0f64; self.n_classes()];
+                for t in 0..self.n_trees() {
+                    let leaf = self.leaf_of(t, row);
+                    for (a, v) in acc.iter_mut().zip(self.node_value(t, leaf)) {
+                        *a += f64::from(*v);
+                    }
+                }
+                sum.finish_f64(&acc, out);
+            }
+            Ensemble::Sum(sum) => {
+                let mut acc = vec![0.0f32; self.n_classes()];
+                sum.start(&mut acc);
+                for t in 0..self.n_trees() {
+                    let leaf = self.leaf_of(t, row);
+                    for (a, v) in acc.iter_mut().zip(self.node_value(t, leaf)) {
+                        *a += v;
+                    }
+                }
+                sum.finish_f32(&acc, out);
+            }
         }
         Ok(())
     }
@@ -50,6 +76,13 @@ impl Forest {
         self.check_width(rows.len(), n_rows)?;
         let k = self.n_classes();
         let mut out = vec![0.0f32; n_rows * k];
+        if !self.ensemble().is_average() {
+            // Sums in their own precision: row by row, like a single row.
+            for (row, o) in rows.chunks_exact(nf).zip(out.chunks_exact_mut(k)) {
+                self.predict_proba_into(row, o)?;
+            }
+            return Ok(out);
+        }
         // Tree-major over the batch keeps one tree's nodes hot in cache while
         // every row visits it; per row the summation order is still tree order.
         for t in 0..self.n_trees() {

@@ -303,6 +303,7 @@ fn metadata(n_features: usize, k: usize, n_trees: usize) -> impl Strategy<Value 
                 tree_seeds,
                 trainer,
                 git_revision,
+                ensemble: Default::default(),
             },
         )
 }
@@ -324,19 +325,7 @@ fn model() -> impl Strategy<Value = (Vec<Vec<Node>>, Model)> {
 // ---------------------------------------------------------------------------
 // Damage
 
-fn reseal(bytes: &mut [u8]) {
-    if bytes.len() < 32 {
-        return;
-    }
-    let len = bytes.len() as u64;
-    bytes[16..24].copy_from_slice(&len.to_le_bytes());
-    let mut h = crc32fast::Hasher::new();
-    h.update(&bytes[..24]);
-    h.update(&[0; 4]);
-    h.update(&bytes[28..]);
-    let crc = h.finalize();
-    bytes[24..28].copy_from_slice(&crc.to_le_bytes());
-}
+use forest_core::artifact::reseal;
 
 #[derive(Debug, Clone)]
 enum Edit {

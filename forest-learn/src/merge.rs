@@ -172,6 +172,7 @@ pub fn merge(parts: &[Model], names: &[String]) -> Result<Model, MergeError> {
             .collect(),
         trainer: first.meta.trainer.clone(),
         git_revision: first.meta.git_revision.clone(),
+        ensemble: first.meta.ensemble.clone(),
     };
     Model::new(meta, forest).map_err(|e| MergeError(e.to_string()))
 }

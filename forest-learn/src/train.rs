@@ -148,6 +148,7 @@ pub fn fit_trees(
         tree_seeds: seeds,
         trainer: concat!("forest-train ", env!("CARGO_PKG_VERSION")).to_string(),
         git_revision: None,
+        ensemble: Default::default(),
     };
     Ok((Model::new(meta, forest)?, report))
 }

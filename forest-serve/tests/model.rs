@@ -169,6 +169,7 @@ pub fn basket_model(seed: u64, n_trees: usize) -> Model {
         tree_seeds: vec![],
         trainer: "forest-serve tests".into(),
         git_revision: None,
+        ensemble: Default::default(),
     };
     Model::new(meta, forest).expect("valid model")
 }

@@ -53,6 +53,7 @@ pub(super) fn meta(n_features: usize) -> Metadata {
         tree_seeds: (0..100).collect(),
         trainer: "forest-train 0.1.0".into(),
         git_revision: None,
+        ensemble: Default::default(),
     }
 }
 
