@@ -84,6 +84,34 @@ impl Table {
             })
     }
 
+    /// Reads the next data row into `record` (blank lines are not rows);
+    /// its position, or `None` at the end of the file.
+    fn next_row(&mut self, record: &mut ByteRecord) -> Result<Option<Position>, DataError> {
+        loop {
+            match self.reader.read_byte_record(record) {
+                Ok(false) => return Ok(None),
+                Ok(true) => {
+                    // A blank line at the end (or anywhere) is not a row.
+                    if record.len() == 1 && record[0].is_empty() && self.header.len() > 1 {
+                        continue;
+                    }
+                    return Ok(Some(
+                        record.position().cloned().unwrap_or_else(Position::new),
+                    ));
+                }
+                Err(e) => return Err(csv_error(&self.path, e)),
+            }
+        }
+    }
+
+    /// `e`, about the row at `pos`, with the line the row really starts on.
+    fn at_row(&self, mut e: DataError, pos: &Position) -> DataError {
+        if let DataError::Line { line, .. } | DataError::Field { line, .. } = &mut e {
+            *line = record_line(&self.path, pos);
+        }
+        e
+    }
+
     /// Calls `each(line, record)` for every data row.
     fn for_each_row(
         &mut self,
@@ -91,26 +119,9 @@ impl Table {
     ) -> Result<u64, DataError> {
         let mut record = ByteRecord::new();
         let mut rows = 0;
-        loop {
-            match self.reader.read_byte_record(&mut record) {
-                Ok(false) => break,
-                Ok(true) => {
-                    let pos = record.position().cloned().unwrap_or_else(Position::new);
-                    // A blank line at the end (or anywhere) is not a row.
-                    if record.len() == 1 && record[0].is_empty() && self.header.len() > 1 {
-                        continue;
-                    }
-                    if let Err(mut e) = each(pos.line(), &record) {
-                        if let DataError::Line { line, .. } | DataError::Field { line, .. } = &mut e
-                        {
-                            *line = record_line(&self.path, &pos);
-                        }
-                        return Err(e);
-                    }
-                    rows += 1;
-                }
-                Err(e) => return Err(csv_error(&self.path, e)),
-            }
+        while let Some(pos) = self.next_row(&mut record)? {
+            each(pos.line(), &record).map_err(|e| self.at_row(e, &pos))?;
+            rows += 1;
         }
         Ok(rows)
     }
@@ -381,6 +392,86 @@ pub fn read_csv_with_spec(
         classes: classes.to_vec(),
         labels,
     })
+}
+
+/// A CSV file read a chunk of rows at a time with a model's feature spec,
+/// for batch scoring: memory holds one chunk, whatever the file's size.
+/// Columns the spec does not name are ignored (a label column among them).
+pub struct FeatureRows {
+    table: Table,
+    spec: FeatureSpec,
+    /// The header position of each feature, in spec order.
+    columns: Vec<usize>,
+    id: Option<usize>,
+    record: ByteRecord,
+}
+
+impl FeatureRows {
+    /// Opens `path` for `spec`; `id_column`, when given, is a column whose
+    /// values are passed along with each row (a basket or customer id).
+    pub fn open(
+        path: &Path,
+        spec: &FeatureSpec,
+        id_column: Option<&str>,
+    ) -> Result<FeatureRows, DataError> {
+        let table = Table::open(path)?;
+        let columns = spec
+            .names()
+            .map(|name| table.column(name))
+            .collect::<Result<_, _>>()?;
+        let id = id_column.map(|name| table.column(name)).transpose()?;
+        Ok(FeatureRows {
+            table,
+            spec: spec.clone(),
+            columns,
+            id,
+            record: ByteRecord::new(),
+        })
+    }
+
+    /// Reads up to `max_rows` rows: their encoded features appended
+    /// row-major to `rows`, their id values (if an id column was named) to
+    /// `ids`. Returns how many rows were read; 0 at the end of the file.
+    pub fn read_chunk(
+        &mut self,
+        max_rows: usize,
+        rows: &mut Vec<f32>,
+        ids: &mut Vec<String>,
+    ) -> Result<usize, DataError> {
+        let mut read = 0;
+        while read < max_rows {
+            let Some(pos) = self.table.next_row(&mut self.record)? else {
+                break;
+            };
+            self.encode(pos.line(), rows, ids)
+                .map_err(|e| self.table.at_row(e, &pos))?;
+            read += 1;
+        }
+        Ok(read)
+    }
+
+    fn encode(
+        &self,
+        line: u64,
+        rows: &mut Vec<f32>,
+        ids: &mut Vec<String>,
+    ) -> Result<(), DataError> {
+        let (path, header, record) = (&self.table.path, &self.table.header, &self.record);
+        for (def, &c) in self.spec.features.iter().zip(&self.columns) {
+            let raw = text(path, header, record, line, c)?;
+            let x = def.encode(raw).map_err(|e| DataError::Field {
+                path: path.clone(),
+                line,
+                column: header[c].clone(),
+                message: e.to_string(),
+            })?;
+            rows.push(x);
+        }
+        if let Some(c) = self.id {
+            ids.push(text(path, header, record, line, c)?.to_string());
+        }
+        Ok(())
+    }
 }
 
 /// Field `col` of a row as text, or an error naming the line and column.

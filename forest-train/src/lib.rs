@@ -20,6 +20,10 @@
 //!    (feature `aws`) in the SageMaker Model Registry; [`sagemaker`] is the
 //!    training-container contract and (feature `aws`) job submission.
 //!
+//! [`score`] scores CSV files and gold tables in batch, streaming, and
+//! [`import`] converts models trained by LightGBM, XGBoost or exported to
+//! ONNX into `.forest` artifacts that answer what their library answers.
+//!
 //! [`error`] holds the data errors (file, line, column) and [`fsutil`] the
 //! atomic file write the commands share.
 //!
@@ -50,10 +54,12 @@ pub mod csv_input;
 pub mod error;
 pub mod etl;
 pub mod fsutil;
+pub mod import;
 pub mod lake;
 pub mod registry;
 pub mod report;
 pub mod sagemaker;
+pub mod score;
 pub mod synth;
 
 pub use error::DataError;

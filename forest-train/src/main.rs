@@ -31,6 +31,20 @@ enum Command {
     /// Show what a .forest artifact holds: metadata, sizes, tree depths and
     /// the most important features.
     Inspect(InspectArgs),
+    /// Score a CSV file or a gold table with a model: the predicted class
+    /// and every class's probability for each row, as CSV. Streams the
+    /// input (memory stays flat) and reports progress on long inputs.
+    Predict(cli::scoring::PredictArgs),
+    /// Convert a model trained by another library into a .forest artifact
+    /// that answers what the library answers: LightGBM's text model,
+    /// XGBoost's JSON model, or an ONNX TreeEnsembleClassifier
+    /// (scikit-learn forests and gradient boosting via skl2onnx).
+    ///
+    /// Splits, missing-value routing, leaf sums, base scores and the
+    /// sigmoid or softmax are reproduced exactly; constructs the format
+    /// cannot reproduce (categorical splits, linear trees, other
+    /// objectives) are refused with an error naming the tree and node.
+    Import(cli::scoring::ImportArgs),
     /// Write synthetic raw weekly files (transactions_YYYYWW.csv) in the
     /// dunnhumby schema, with a planted relation between products' price
     /// tiers, customers, stores and BASKET_PRICE_SENSITIVITY.
@@ -89,6 +103,8 @@ fn run() -> Result<()> {
         Command::Fit(a) => with_threads(a.threads, || cli::model::cmd_fit(&a)),
         Command::Eval(a) => with_threads(a.threads, || cli::model::cmd_eval(&a)),
         Command::Inspect(a) => cli::model::cmd_inspect(&a),
+        Command::Predict(a) => with_threads(a.threads, || cli::scoring::cmd_predict(&a)),
+        Command::Import(a) => cli::scoring::cmd_import(&a),
         Command::Synth(a) => with_threads(a.threads, || cli::data::cmd_synth(&a)),
         Command::Etl(a) => with_threads(a.threads, || cli::data::cmd_etl(&a)),
         Command::Register(a) => cli::registry::cmd_register(&a),

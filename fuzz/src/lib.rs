@@ -183,7 +183,7 @@ pub fn gold_parquet(data: &[u8]) {
     // panic anywhere else still ends the run.
     let fuzzer_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let read = forest_train::etl::gold::read_rows_into(data.to_vec(), None, &mut dataset);
+    let read = forest_train::etl::gold::read_rows_into(data.to_vec(), None, &mut dataset, None);
     std::panic::set_hook(fuzzer_hook);
     if read.is_ok() {
         let n = dataset.labels.len();

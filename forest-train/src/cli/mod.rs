@@ -1,6 +1,7 @@
 //! The subcommands of the `forest-train` binary, one module per family:
 //! [`data`] (synth, etl), [`model`] (fit, eval, inspect), [`registry`]
-//! (register, approve, reject, list, show, pull) and [`training`] (the
+//! (register, approve, reject, list, show, pull), [`scoring`] (predict,
+//! import) and [`training`] (the
 //! SageMaker entrypoint, merge, submit). `main.rs` only parses and
 //! dispatches.
 
@@ -12,6 +13,7 @@ pub mod data;
 mod input;
 pub mod model;
 pub mod registry;
+pub mod scoring;
 pub mod training;
 
 /// Where S3 locations live; the rest comes from the usual AWS configuration

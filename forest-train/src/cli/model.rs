@@ -315,10 +315,22 @@ pub fn cmd_inspect(a: &InspectArgs) -> Result<()> {
     if let Some(rev) = &model.meta.git_revision {
         println!("  revision   {rev}");
     }
-    println!(
-        "  trained on {} rows of {} (fingerprint {})",
-        model.meta.training.rows, model.meta.training.source, model.meta.training.fingerprint
-    );
+    match model.meta.params["imported_from"].as_str() {
+        Some(library) => println!(
+            "  imported   from {} ({library}; sha256 {})",
+            model.meta.training.source, model.meta.training.fingerprint
+        ),
+        None => println!(
+            "  trained on {} rows of {} (fingerprint {})",
+            model.meta.training.rows, model.meta.training.source, model.meta.training.fingerprint
+        ),
+    }
+    if !model.meta.ensemble.is_average() {
+        println!(
+            "  ensemble   {}",
+            serde_json::to_string(&model.meta.ensemble).unwrap_or_default()
+        );
+    }
     println!("  params     {}", model.meta.params);
     println!("  metrics    {}", model.meta.metrics);
     println!(
@@ -350,7 +362,11 @@ pub fn cmd_inspect(a: &InspectArgs) -> Result<()> {
             ),
         }
     }
-    println!("  top features (mean decrease in impurity):");
+    if top.is_empty() {
+        println!("  no feature importance recorded (an imported model)");
+    } else {
+        println!("  top features (mean decrease in impurity):");
+    }
     for (name, v) in top {
         println!("    {name:<30} {v:.4}");
     }

@@ -134,18 +134,24 @@ pub fn write_rows(spec: &FeatureSpec, rows: &[GoldRow]) -> Result<Vec<u8>, Strin
     to_parquet(&batch)
 }
 
-/// Appends the rows of one gold file that belong to `split` to `data`.
+/// Appends the rows of one gold file that belong to `split` to `data`, and
+/// their basket keys to `keys` when given.
 pub fn read_rows_into(
     bytes: Vec<u8>,
     split: Option<Split>,
     data: &mut Dataset,
+    keys: Option<&mut Vec<String>>,
 ) -> Result<(), String> {
     let batch = from_parquet(bytes, &schema(&data.spec))?;
+    let basket_keys = batch.column(0).as_string::<i32>();
     let splits = batch.column(2).as_string::<i32>();
     let labels = batch.column(4).as_string::<i32>();
     let keep: Vec<usize> = (0..batch.num_rows())
         .filter(|&i| split.is_none_or(|s| splits.value(i) == s.name()))
         .collect();
+    if let Some(keys) = keys {
+        keys.extend(keep.iter().map(|&i| basket_keys.value(i).to_string()));
+    }
     for &i in &keep {
         let label = labels.value(i);
         let class = data

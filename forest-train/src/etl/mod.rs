@@ -502,86 +502,129 @@ fn week_baskets(lake: &Lake, week: i32) -> Result<(KeyKind, Vec<LabelledBasket>)
     Ok((kind, assemble(&lines, kind)))
 }
 
+/// A gold table checked for completeness: its spec and its partitions,
+/// read one at a time so that a reader's memory need not grow with the
+/// table (batch scoring streams it this way; [`read_gold`] gathers it).
+pub struct GoldTable<'a> {
+    lake: &'a Lake,
+    /// `_spec.json`: label, classes and the feature spec of the rows.
+    pub spec: GoldSpec,
+    /// The partitions' keys under the table's root, in key order.
+    pub parts: Vec<String>,
+}
+
+impl<'a> GoldTable<'a> {
+    /// Opens the gold table at `gold` (a lake location whose root holds
+    /// `_manifest.json`, `_spec.json` and the week partitions). A table
+    /// without its manifest, or missing a partition the manifest lists, is
+    /// refused: the run that wrote it did not finish.
+    pub fn open(gold: &'a Lake) -> Result<GoldTable<'a>, EtlError> {
+        // `_manifest.json` is the last object a run writes: without it the
+        // table is a run that did not finish (a full disk, a killed
+        // process), whose partitions are whole files but not a whole table.
+        let incomplete = |why: String| {
+            EtlError::Invalid(format!(
+                "the gold table at {} is incomplete: {why}; run `forest-train etl` again",
+                gold.location()
+            ))
+        };
+        let manifest: serde_json::Value = match gold.get(MANIFEST) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| EtlError::Table {
+                url: gold.url(MANIFEST),
+                message: e.to_string(),
+            })?,
+            Err(LakeError::NotFound { .. }) => {
+                return Err(incomplete(format!(
+                    "no {MANIFEST} (the ETL run that wrote it did not finish)"
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let spec_bytes = gold.get("_spec.json")?;
+        let spec: GoldSpec = serde_json::from_slice(&spec_bytes).map_err(|e| EtlError::Table {
+            url: gold.url("_spec.json"),
+            message: e.to_string(),
+        })?;
+        spec.features
+            .validate_basket()
+            .map_err(|e| EtlError::Table {
+                url: gold.url("_spec.json"),
+                message: e.to_string(),
+            })?;
+        let parts: Vec<String> = gold
+            .list("")?
+            .into_iter()
+            .filter(|k| k.ends_with(".parquet"))
+            .collect();
+        if parts.is_empty() {
+            return Err(EtlError::Invalid(format!(
+                "no gold partitions in {}",
+                gold.location()
+            )));
+        }
+        let listed: Vec<String> = manifest["weeks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|w| w["week"].as_i64())
+            .map(|week| {
+                gold::part_key(week as i32)
+                    .trim_start_matches("gold/")
+                    .to_string()
+            })
+            .collect();
+        if let Some(missing) = listed.iter().find(|k| !parts.contains(k)) {
+            return Err(incomplete(format!(
+                "{MANIFEST} lists {missing}, which is missing"
+            )));
+        }
+        Ok(GoldTable {
+            lake: gold,
+            spec,
+            parts,
+        })
+    }
+
+    /// An empty dataset with the table's spec, label and classes.
+    pub fn empty_dataset(&self, source: String) -> Dataset {
+        Dataset {
+            source,
+            columns: vec![Vec::new(); self.spec.features.len()],
+            spec: self.spec.features.clone(),
+            label: self.spec.label.clone(),
+            classes: self.spec.classes.clone(),
+            labels: Vec::new(),
+        }
+    }
+
+    /// Appends the rows of partition `key` that belong to `split` (all
+    /// when `None`) to `data`, and their basket keys to `keys` if given.
+    pub fn read_part(
+        &self,
+        key: &str,
+        split: Option<Split>,
+        data: &mut Dataset,
+        keys: Option<&mut Vec<String>>,
+    ) -> Result<(), EtlError> {
+        let bytes = self.lake.get(key)?;
+        gold::read_rows_into(bytes, split, data, keys).map_err(|message| EtlError::Table {
+            url: self.lake.url(key),
+            message,
+        })
+    }
+}
+
 /// Reads the gold table at `gold` (a lake location whose root holds
 /// `_spec.json` and the week partitions) as a dataset, keeping the rows of
 /// `split` (all rows when `None`).
 pub fn read_gold(gold: &Lake, split: Option<Split>) -> Result<Dataset, EtlError> {
-    // `_manifest.json` is the last object a run writes: without it the
-    // table is a run that did not finish (a full disk, a killed process),
-    // whose partitions are whole files but not a whole table.
-    let incomplete = |why: String| {
-        EtlError::Invalid(format!(
-            "the gold table at {} is incomplete: {why}; run `forest-train etl` again",
-            gold.location()
-        ))
-    };
-    let manifest: serde_json::Value = match gold.get(MANIFEST) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| EtlError::Table {
-            url: gold.url(MANIFEST),
-            message: e.to_string(),
-        })?,
-        Err(LakeError::NotFound { .. }) => {
-            return Err(incomplete(format!(
-                "no {MANIFEST} (the ETL run that wrote it did not finish)"
-            )))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let spec_bytes = gold.get("_spec.json")?;
-    let spec: GoldSpec = serde_json::from_slice(&spec_bytes).map_err(|e| EtlError::Table {
-        url: gold.url("_spec.json"),
-        message: e.to_string(),
-    })?;
-    spec.features
-        .validate_basket()
-        .map_err(|e| EtlError::Table {
-            url: gold.url("_spec.json"),
-            message: e.to_string(),
-        })?;
-    let mut data = Dataset {
-        source: match split {
-            Some(s) => format!("{} (split {})", gold.location(), s.name()),
-            None => gold.location(),
-        },
-        columns: vec![Vec::new(); spec.features.len()],
-        spec: spec.features,
-        label: spec.label,
-        classes: spec.classes,
-        labels: Vec::new(),
-    };
-    let parts: Vec<String> = gold
-        .list("")?
-        .into_iter()
-        .filter(|k| k.ends_with(".parquet"))
-        .collect();
-    if parts.is_empty() {
-        return Err(EtlError::Invalid(format!(
-            "no gold partitions in {}",
-            gold.location()
-        )));
-    }
-    let listed: Vec<String> = manifest["weeks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|w| w["week"].as_i64())
-        .map(|week| {
-            gold::part_key(week as i32)
-                .trim_start_matches("gold/")
-                .to_string()
-        })
-        .collect();
-    if let Some(missing) = listed.iter().find(|k| !parts.contains(k)) {
-        return Err(incomplete(format!(
-            "{MANIFEST} lists {missing}, which is missing"
-        )));
-    }
-    for key in parts {
-        let bytes = gold.get(&key)?;
-        gold::read_rows_into(bytes, split, &mut data).map_err(|message| EtlError::Table {
-            url: gold.url(&key),
-            message,
-        })?;
+    let table = GoldTable::open(gold)?;
+    let mut data = table.empty_dataset(match split {
+        Some(s) => format!("{} (split {})", gold.location(), s.name()),
+        None => gold.location(),
+    });
+    for key in &table.parts {
+        table.read_part(key, split, &mut data, None)?;
     }
     Ok(data)
 }

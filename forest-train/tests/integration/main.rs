@@ -4,6 +4,7 @@ mod approved_model;
 mod bad_input;
 mod determinism;
 mod etl;
+mod import;
 // Against moto's S3 and SageMaker: only with the `aws` feature (a default
 // one; the README's test command turns every feature on).
 #[cfg(feature = "aws")]
@@ -11,6 +12,7 @@ mod lake_s3;
 #[cfg(feature = "aws")]
 mod moto;
 mod parity;
+mod predict_cli;
 mod registry;
 #[cfg(feature = "aws")]
 mod registry_sagemaker;
