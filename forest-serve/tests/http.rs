@@ -1340,6 +1340,28 @@ fn the_binary_explains_a_bad_model_and_bad_flags() {
         stdout.contains("bad.forest") && stdout.contains("\"level\":\"ERROR\""),
         "{stdout}"
     );
+    // A real artifact, truncated or with one bit flipped: the error names
+    // the damaged section.
+    let bytes = forest_core::artifact::encode(&model::basket_model(7, 40));
+    let truncated = dir.path().join("truncated.forest");
+    std::fs::write(&truncated, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 0x04;
+    let flipped_path = dir.path().join("flipped.forest");
+    std::fs::write(&flipped_path, &flipped).unwrap();
+    for (path, problem) in [
+        (&truncated, "truncated"),
+        (&flipped_path, "checksum mismatch"),
+    ] {
+        let out = run_binary(&["--model", path.to_str().unwrap(), "--addr", "127.0.0.1:0"]);
+        assert_eq!(out.status.code(), Some(1));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("section ") && stdout.contains(problem),
+            "{}: {stdout}",
+            path.display()
+        );
+    }
     let out = run_binary(&["--max-batch", "lots"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--max-batch"));

@@ -11,6 +11,8 @@ use std::sync::OnceLock;
 
 use forest_core::{artifact, Model};
 use forest_train::import::{import, Source};
+
+use crate::nested_target_dir;
 use serde_json::Value;
 
 /// The models, built once per test binary by `tests/import_models.py`.
@@ -195,14 +197,6 @@ fn a_file_of_the_wrong_kind_is_an_error_naming_it() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("missing.txt"), "{err}");
-}
-
-/// The target directory of the nested builds: beside this test binary's
-/// (`target/debug/deps/integration-*` → `target/imported`), so that the
-/// build does not wait for the lock of the build running the tests.
-fn nested_target_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.ancestors().nth(3).unwrap().join("imported")
 }
 
 /// The compiled path: `forest` built around each imported artifact

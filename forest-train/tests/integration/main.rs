@@ -2,6 +2,7 @@
 
 mod approved_model;
 mod bad_input;
+mod damaged_artifact;
 mod determinism;
 mod etl;
 mod import;
@@ -25,4 +26,13 @@ pub fn write_file(dir: &std::path::Path, name: &str, contents: &[u8]) -> std::pa
     let path = dir.join(name);
     std::fs::write(&path, contents).expect("write test file");
     path
+}
+
+/// The target directory of nested builds of the `forest` crate (around an
+/// imported or a damaged artifact): beside this test binary's
+/// (`target/debug/deps/integration-*` -> `target/imported`), so that they
+/// do not wait for the lock of the build running the tests.
+pub fn nested_target_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.ancestors().nth(3).unwrap().join("imported")
 }
