@@ -250,16 +250,8 @@ pub fn read_training_csv(path: &Path, label: &str) -> Result<Dataset, DataError>
     let mut labels_interner = Interner::default();
     let mut labels = Vec::with_capacity(n);
     table.for_each_row(|line, record| {
-        let y = text(path, &header, record, line, label_col)?;
-        if is_missing(y) {
-            return Err(DataError::Field {
-                path: path.to_path_buf(),
-                line,
-                column: header[label_col].clone(),
-                message: "the label is missing".into(),
-            });
-        }
-        labels.push(labels_interner.code(y.trim()));
+        let y = label_text(path, &header, record, line, label_col)?;
+        labels.push(labels_interner.code(y));
         for (j, &c) in feature_cols.iter().enumerate() {
             let v = text(path, &header, record, line, c)?;
             let x = if is_missing(v) {
@@ -344,15 +336,7 @@ pub fn read_csv_with_spec(
     let mut labels = Vec::new();
     let header = table.header.clone();
     let rows = table.for_each_row(|line, record| {
-        let y = text(path, &header, record, line, label_col)?.trim();
-        if is_missing(y) {
-            return Err(DataError::Field {
-                path: path.to_path_buf(),
-                line,
-                column: header[label_col].clone(),
-                message: "the label is missing".into(),
-            });
-        }
+        let y = label_text(path, &header, record, line, label_col)?;
         let class = classes
             .iter()
             .position(|c| c == y)
@@ -475,6 +459,26 @@ impl FeatureRows {
 }
 
 /// Field `col` of a row as text, or an error naming the line and column.
+/// The label of a row, trimmed; a missing label is an error naming the row.
+fn label_text<'r>(
+    path: &Path,
+    header: &[String],
+    record: &'r ByteRecord,
+    line: u64,
+    col: usize,
+) -> Result<&'r str, DataError> {
+    let y = text(path, header, record, line, col)?.trim();
+    if is_missing(y) {
+        return Err(DataError::Field {
+            path: path.to_path_buf(),
+            line,
+            column: header[col].clone(),
+            message: "the label is missing".into(),
+        });
+    }
+    Ok(y)
+}
+
 fn text<'r>(
     path: &Path,
     header: &[String],

@@ -18,16 +18,14 @@ use std::collections::HashMap;
 
 use forest_core::{Ensemble, Link, Precision, Sum};
 
-use super::{floor_f32, layout, next_down, numbered, ImportError, Imported, SourceNode};
+use super::{floor_f32, layout, next_down, numbered, Blame, ImportError, Imported, SourceNode};
 
 /// LightGBM's `kZeroThreshold`: inputs this close to zero are zero.
 const ZERO_BAND: f32 = 1e-35;
 
 pub(crate) fn convert(bytes: &[u8], path: &str) -> Result<Imported, ImportError> {
-    let format = |message: String| ImportError::Format {
-        path: path.to_string(),
-        message,
-    };
+    let blame = Blame::file(path);
+    let format = |message: String| blame.format(message);
     let text = std::str::from_utf8(bytes)
         .map_err(|e| format(format!("not UTF-8 text at byte {}", e.valid_up_to())))?;
     let mut lines = text.lines().enumerate().peekable();
@@ -174,16 +172,9 @@ fn tree_nodes(
     n_features: usize,
     path: &str,
 ) -> Result<Vec<SourceNode>, ImportError> {
-    let format = |message: String| ImportError::Format {
-        path: path.to_string(),
-        message: format!("tree {t}: {message}"),
-    };
-    let unsupported = |node: usize, what: &str| ImportError::Unsupported {
-        path: path.to_string(),
-        tree: t,
-        node,
-        what: what.to_string(),
-    };
+    let blame = Blame::file(path).tree(t);
+    let format = |message: String| blame.format(message);
+    let unsupported = |node: usize, what: &str| blame.unsupported(node, what);
     let field = |key: &str| {
         block
             .get(key)

@@ -112,6 +112,57 @@ pub enum ImportError {
     },
 }
 
+/// The errors of one model file, built the same way by every reader: the
+/// file's path and, from [`Blame::tree`], the tree the problem is in.
+#[derive(Clone, Copy)]
+pub(crate) struct Blame<'a> {
+    path: &'a str,
+    tree: Option<usize>,
+}
+
+impl<'a> Blame<'a> {
+    pub(crate) fn file(path: &'a str) -> Self {
+        Blame { path, tree: None }
+    }
+
+    pub(crate) fn tree(self, tree: usize) -> Self {
+        Blame {
+            tree: Some(tree),
+            ..self
+        }
+    }
+
+    /// The file is not a model of its kind; in a tree, the message names it.
+    pub(crate) fn format(&self, message: String) -> ImportError {
+        let message = match self.tree {
+            Some(t) => format!("tree {t}: {message}"),
+            None => message,
+        };
+        ImportError::Format {
+            path: self.path.to_string(),
+            message,
+        }
+    }
+
+    /// A construct of node `node` of the current tree.
+    pub(crate) fn unsupported(&self, node: usize, what: &str) -> ImportError {
+        ImportError::Unsupported {
+            path: self.path.to_string(),
+            tree: self.tree.unwrap_or(0),
+            node,
+            what: what.to_string(),
+        }
+    }
+
+    /// A model-wide setting.
+    pub(crate) fn unsupported_model(&self, what: String) -> ImportError {
+        ImportError::UnsupportedModel {
+            path: self.path.to_string(),
+            what,
+        }
+    }
+}
+
 /// One node of a source tree, in the source's own numbering.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum SourceNode {

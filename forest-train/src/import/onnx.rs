@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use forest_core::{Ensemble, Link, Precision, Sum};
 use prost::Message;
 
-use super::{below_f32, layout, ImportError, Imported, SourceNode};
+use super::{below_f32, layout, Blame, ImportError, Imported, SourceNode};
 
 #[derive(Clone, PartialEq, Message)]
 struct ModelProto {
@@ -190,14 +190,9 @@ fn tensor_f64(t: &TensorProto) -> Vec<f64> {
 }
 
 pub(crate) fn convert(bytes: &[u8], path: &str) -> Result<Imported, ImportError> {
-    let format = |message: String| ImportError::Format {
-        path: path.to_string(),
-        message,
-    };
-    let unsupported_model = |what: String| ImportError::UnsupportedModel {
-        path: path.to_string(),
-        what,
-    };
+    let blame = Blame::file(path);
+    let format = |message: String| blame.format(message);
+    let unsupported_model = |what: String| blame.unsupported_model(what);
     let model = ModelProto::decode(bytes).map_err(|e| format(format!("not an ONNX model: {e}")))?;
     let graph = model
         .graph
@@ -354,12 +349,7 @@ pub(crate) fn convert(bytes: &[u8], path: &str) -> Result<Imported, ImportError>
         };
         let mut nodes = Vec::with_capacity(members.len());
         for &i in members {
-            let unsupported = |what: String| ImportError::Unsupported {
-                path: path.to_string(),
-                tree: t,
-                node: node_ids[i] as usize,
-                what,
-            };
+            let unsupported = |what: String| blame.tree(t).unsupported(node_ids[i] as usize, &what);
             let mode = modes[i].as_str();
             if mode == "LEAF" {
                 let w = weights

@@ -17,17 +17,12 @@
 use forest_core::{Ensemble, Link, Precision, Sum};
 use serde_json::Value;
 
-use super::{layout, next_down, numbered, ImportError, Imported, SourceNode};
+use super::{layout, next_down, numbered, Blame, ImportError, Imported, SourceNode};
 
 pub(crate) fn convert(bytes: &[u8], path: &str) -> Result<Imported, ImportError> {
-    let format = |message: String| ImportError::Format {
-        path: path.to_string(),
-        message,
-    };
-    let unsupported_model = |what: String| ImportError::UnsupportedModel {
-        path: path.to_string(),
-        what,
-    };
+    let blame = Blame::file(path);
+    let format = |message: String| blame.format(message);
+    let unsupported_model = |what: String| blame.unsupported_model(what);
     let root: Value =
         serde_json::from_slice(bytes).map_err(|e| format(format!("not JSON: {e}")))?;
     let learner = &root["learner"];
@@ -171,16 +166,9 @@ fn tree_nodes(
     n_features: usize,
     path: &str,
 ) -> Result<Vec<SourceNode>, ImportError> {
-    let format = |message: String| ImportError::Format {
-        path: path.to_string(),
-        message: format!("tree {t}: {message}"),
-    };
-    let unsupported = |node: usize, what: &str| ImportError::Unsupported {
-        path: path.to_string(),
-        tree: t,
-        node,
-        what: what.to_string(),
-    };
+    let blame = Blame::file(path).tree(t);
+    let format = |message: String| blame.format(message);
+    let unsupported = |node: usize, what: &str| blame.unsupported(node, what);
     if tree["tree_param"]["size_leaf_vector"]
         .as_str()
         .is_some_and(|s| s != "1" && s != "0")
