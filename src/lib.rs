@@ -61,7 +61,7 @@ mod generated {
 pub use generated::{
     CLASSES, CLASS_LABELS, CONTENT_HASH, FEATURE_NAMES, GIT_REVISION, IS_BASKET_MODEL, LABEL,
     MAX_DEPTH, METRICS_JSON, MODEL_VERSION, N_CLASSES, N_FEATURES, N_NODES, N_TREES, PARAMS_JSON,
-    TRAINER, TRAINING_FINGERPRINT, TRAINING_ROWS, TRAINING_SOURCE,
+    TRAINER, TRAINING_DISTRIBUTION_JSON, TRAINING_FINGERPRINT, TRAINING_ROWS, TRAINING_SOURCE,
 };
 
 /// A feature vector, in [`FEATURE_NAMES`] order.
@@ -160,13 +160,13 @@ pub fn predict_basket_batch(baskets: &[Basket]) -> Result<Vec<Prediction>, Model
 /// (`baskets.len() * N_CLASSES` values, overwritten): the shape a server's
 /// batch answer takes.
 pub fn predict_proba_baskets(baskets: &[Basket], out: &mut [f32]) -> Result<(), ModelError> {
-    proba_into(&basket_rows(baskets)?, out)
+    predict_proba_into(&basket_rows(baskets)?, out)
 }
 
 /// Class probabilities of row-major feature rows (`rows.len() / N_FEATURES`
 /// rows) into `out` (`n_rows * N_CLASSES` values, overwritten).
 pub fn predict_proba_features(rows: &[f32], out: &mut [f32]) -> Result<(), ModelError> {
-    proba_into(&feature_rows(rows)?, out)
+    predict_proba_into(&feature_rows(rows)?, out)
 }
 
 /// Row-major feature values as feature vectors; fails unless the length is
@@ -183,7 +183,9 @@ fn basket_rows(baskets: &[Basket]) -> Result<Vec<Features>, ModelError> {
     baskets.iter().map(encode_basket).collect()
 }
 
-fn proba_into(rows: &[Features], out: &mut [f32]) -> Result<(), ModelError> {
+/// Class probabilities of ready feature vectors, row-major into `out`
+/// (`rows.len() * N_CLASSES` values, overwritten), with the batch walk.
+pub fn predict_proba_into(rows: &[Features], out: &mut [f32]) -> Result<(), ModelError> {
     if out.len() != rows.len() * N_CLASSES {
         return Err(ModelError::input(format!(
             "{} rows need room for {} probabilities, the output has {}",

@@ -121,6 +121,15 @@ def test_monitoring(deployed, clients):
     body = json.loads(clients["cloudwatch"].get_dashboard(DashboardName="forest-serving")["DashboardBody"])
     titles = [w["properties"]["title"] for w in body["widgets"]]
     assert any("latency" in t for t in titles) and "Alarms" in titles
+    # moto's CloudFormation creates dashboards but not alarms
+    # (AWS::CloudWatch::Alarm is not among its resources); the alarms are
+    # checked against the server's source in test_templates.py. The deployed
+    # dashboard shows the drift metric and the drift alarm.
+    drift = next(w for w in body["widgets"] if "drift" in w["properties"]["title"])
+    assert drift["properties"]["metrics"] == [["Forest/Serve", "FeaturePsiMax", "Service", "forest-serve"]]
+    assert drift["properties"]["annotations"]["horizontal"][0]["value"] == 0.2
+    alarm_widget = next(w for w in body["widgets"] if w["properties"]["title"] == "Alarms")
+    assert any(a.endswith(":alarm:forest-feature-drift") for a in alarm_widget["properties"]["alarms"])
 
 
 def test_iam(deployed, clients):

@@ -97,6 +97,17 @@ def test_alarms_match_the_server():
         assert p["AlarmActions"] == [{"Ref": "AlarmTopic"}]
     assert alarms["PredictLatencyP99Alarm"]["Properties"]["Unit"] == "Microseconds"
     assert '{"Name": "LatencyP99", "Unit": "Microseconds"}' in metrics_rs
+    drift = alarms["FeatureDriftAlarm"]["Properties"]
+    drift_rs = (SERVE_SRC / "drift.rs").read_text()
+    assert drift["Namespace"] == {"Ref": "EmfNamespace"}
+    assert drift["MetricName"] == "FeaturePsiMax"
+    assert f'json!({{"Name": "{drift["MetricName"]}", "Unit": "None"}})' in drift_rs
+    assert '"Dimensions": [["Service"]]' in drift_rs
+    assert {d["Name"]: d["Value"] for d in drift["Dimensions"]} == {"Service": "forest-serve"}
+    assert t["Parameters"]["FeaturePsiThreshold"]["Default"] == 0.2
+    assert "pub const PSI_ALERT: f64 = 0.2;" in drift_rs
+    assert drift["ComparisonOperator"] == "GreaterThanThreshold"
+    assert drift["AlarmActions"] == [{"Ref": "AlarmTopic"}]
     assert "HTTPCode_ELB_5XX_Count" in alarms["AlbElb5xxAlarm"]["Properties"]["Metrics"][0]["Expression"]
     assert "UnHealthyHostCount" in alarms["AlbUnhealthyTargetsAlarm"]["Properties"]["Metrics"][0]["Expression"]
 

@@ -26,6 +26,7 @@
 //!     trainer: "example".into(),
 //!     git_revision: None,
 //!     ensemble: Default::default(),
+//!     training_distribution: None,
 //! };
 //! let model = Model::new(meta, Forest::from_trees(1, 2, &[tree]).unwrap()).unwrap();
 //! let generated = emit(&artifact::encode(&model), &EmitOptions::default()).unwrap();
@@ -362,6 +363,7 @@ pub(crate) mod tests {
             trainer: "test".into(),
             git_revision: None,
             ensemble: Default::default(),
+            training_distribution: None,
         };
         artifact::encode(&Model::new(meta, forest).unwrap())
     }

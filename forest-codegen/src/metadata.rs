@@ -10,7 +10,8 @@ use forest_core::Model;
 pub const VERSION_DIGITS: usize = 12;
 
 /// Emits `CONTENT_HASH`, `MODEL_VERSION`, `CLASSES`, `CLASS_LABELS`,
-/// `FEATURE_NAMES`, the sizes and the JSON of metrics and parameters.
+/// `FEATURE_NAMES`, the sizes, the JSON of metrics and parameters, and the
+/// training distribution.
 pub(crate) fn emit(out: &mut Emitter<'_>, model: &Model, hash: &str) {
     let meta = &model.meta;
     let f = &model.forest;
@@ -67,6 +68,10 @@ pub const TRAINING_ROWS: u64 = {rows};
 pub const TRAINING_FINGERPRINT: &str = {fingerprint};
 /// The trainer's source revision, when it was recorded.
 pub const GIT_REVISION: Option<&str> = {git};
+/// Each feature's training distribution (bin edges and shares, as JSON: see
+/// `forest_core::drift`), when the model carries one; drift monitoring
+/// reads it.
+pub const TRAINING_DISTRIBUTION_JSON: Option<&str> = {distribution};
 ",
         label = str_lit(&meta.label),
         classes = classes.join(", "),
@@ -83,5 +88,12 @@ pub const GIT_REVISION: Option<&str> = {git};
         source = str_lit(&meta.training.source),
         rows = meta.training.rows,
         fingerprint = str_lit(&meta.training.fingerprint),
+        distribution = match &meta.training_distribution {
+            Some(d) => format!(
+                "Some({})",
+                str_lit(&serde_json::to_string(d).unwrap_or_default())
+            ),
+            None => "None".into(),
+        },
     ));
 }

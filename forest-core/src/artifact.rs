@@ -780,6 +780,7 @@ mod tests {
             trainer: "forest-train 0.1.0".into(),
             git_revision: Some("b9997a1".into()),
             ensemble: Default::default(),
+            training_distribution: None,
         };
         Model::new(meta, forest).unwrap()
     }
@@ -885,6 +886,7 @@ mod tests {
             trainer: "forest-train 0.1.0".into(),
             git_revision: None,
             ensemble: Default::default(),
+            training_distribution: None,
         };
         let forest = Forest::from_trees(1, 2, &[tree]).unwrap();
         let bytes = encode(&Model::new(meta, forest).unwrap());

@@ -35,6 +35,7 @@
 //!     trainer: "example".into(),
 //!     git_revision: None,
 //!     ensemble: Default::default(),
+//!     training_distribution: None,
 //! };
 //! let model = Model::new(meta, Forest::from_trees(1, 2, &[tree]).unwrap()).unwrap();
 //!
@@ -55,6 +56,7 @@
 pub mod artifact;
 mod basket;
 pub mod compiled;
+pub mod drift;
 mod encode;
 mod ensemble;
 mod error;

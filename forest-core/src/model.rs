@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::drift::FeatureDistribution;
 use crate::ensemble::Ensemble;
 use crate::error::ModelError;
 use crate::feature::FeatureSpec;
@@ -43,6 +44,11 @@ pub struct Metadata {
     /// forest's average. Must be the forest's own ([`Forest::ensemble`]).
     #[serde(default, skip_serializing_if = "Ensemble::is_average")]
     pub ensemble: Ensemble,
+    /// Each feature's distribution over the training rows, in feature
+    /// order, for drift monitoring ([`crate::drift`]); absent in models
+    /// trained before it existed and in imported ones (drift is then off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_distribution: Option<Vec<FeatureDistribution>>,
 }
 
 /// Where the training rows came from.
@@ -112,6 +118,18 @@ impl Model {
                 meta.tree_seeds.len(),
                 forest.n_trees()
             )));
+        }
+        if let Some(dists) = &meta.training_distribution {
+            if dists.len() != forest.n_features() {
+                return Err(ModelError::Invalid(format!(
+                    "training distributions of {} features, the forest reads {}",
+                    dists.len(),
+                    forest.n_features()
+                )));
+            }
+            for (d, f) in dists.iter().zip(&meta.features.features) {
+                d.validate(&f.name)?;
+            }
         }
         Ok(Model { meta, forest })
     }

@@ -304,6 +304,7 @@ fn metadata(n_features: usize, k: usize, n_trees: usize) -> impl Strategy<Value 
                 trainer,
                 git_revision,
                 ensemble: Default::default(),
+                training_distribution: None,
             },
         )
 }

@@ -173,6 +173,8 @@ pub fn merge(parts: &[Model], names: &[String]) -> Result<Model, MergeError> {
         trainer: first.meta.trainer.clone(),
         git_revision: first.meta.git_revision.clone(),
         ensemble: first.meta.ensemble.clone(),
+        // The parts share their training rows (the fingerprint check above).
+        training_distribution: first.meta.training_distribution.clone(),
     };
     Model::new(meta, forest).map_err(|e| MergeError(e.to_string()))
 }

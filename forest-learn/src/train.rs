@@ -11,6 +11,7 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use forest_core::drift::{self, FeatureDistribution};
 use forest_core::{Forest, Metadata, Model, ModelError, TrainingInfo};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -149,6 +150,12 @@ pub fn fit_trees(
         trainer: concat!("forest-train ", env!("CARGO_PKG_VERSION")).to_string(),
         git_revision: None,
         ensemble: Default::default(),
+        training_distribution: Some(
+            data.columns
+                .par_iter()
+                .map(|c| FeatureDistribution::fit(c, drift::DEFAULT_BINS))
+                .collect(),
+        ),
     };
     Ok((Model::new(meta, forest)?, report))
 }

@@ -16,10 +16,12 @@ use serde_json::json;
 
 use crate::api::{self, ApiError, Prediction, Predictions};
 use crate::config::Config;
+use crate::drift::DriftMonitor;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::route::{ModelPath, Route};
 use crate::server::Handler;
+use crate::shadow::Shadow;
 use crate::v2;
 
 const JSON: &str = "application/json";
@@ -29,6 +31,8 @@ const OCTET_STREAM: &str = "application/octet-stream";
 pub struct App {
     engine: Arc<dyn Engine>,
     pub(crate) metrics: Metrics,
+    pub(crate) drift: Option<DriftMonitor>,
+    shadow: Option<Shadow>,
     draining: AtomicBool,
     max_body_bytes: usize,
     max_batch: usize,
@@ -38,13 +42,27 @@ pub struct App {
 }
 
 impl App {
-    /// The handler for `engine` under `config`'s limits.
-    pub fn new(engine: Arc<dyn Engine>, config: &Config) -> App {
+    /// The handler for `engine` under `config`'s limits, with a `shadow`
+    /// candidate beside it if one was started ([`crate::load_shadow`]).
+    /// Drift is watched when the model carries its training distribution
+    /// and `--drift-window` is not 0.
+    pub fn new(engine: Arc<dyn Engine>, shadow: Option<Shadow>, config: &Config) -> App {
         let (max_body_bytes, max_batch) = (config.max_body_bytes, config.max_batch);
         let openapi = crate::openapi::document(engine.as_ref(), max_body_bytes, max_batch);
         let docs = crate::openapi::docs_page(&openapi);
+        let drift = match (engine.training_distribution(), config.drift_window) {
+            (Some(d), window) if window > 0 => DriftMonitor::new(
+                engine.info().feature_names.clone(),
+                d.to_vec(),
+                window,
+                config.drift_sample_every,
+            ),
+            _ => None,
+        };
         App {
             metrics: Metrics::new(engine.info().n_classes()),
+            drift,
+            shadow,
             engine,
             draining: AtomicBool::new(false),
             max_body_bytes,
@@ -153,8 +171,25 @@ impl App {
             Route::Metrics => response(
                 StatusCode::OK,
                 "text/plain; version=0.0.4; charset=utf-8",
-                self.metrics.render_prometheus(info, ready),
+                self.render_metrics(ready),
             ),
+            Route::Drift => match &self.drift {
+                Some(d) => json_response(
+                    StatusCode::OK,
+                    serde_json::to_vec(&d.report()).unwrap_or_default(),
+                ),
+                None => {
+                    return Err(ApiError::new(
+                        StatusCode::NOT_FOUND,
+                        "drift_off",
+                        if self.engine.training_distribution().is_none() {
+                            "drift is off: the model carries no training distribution (retrain it with this version's fit)"
+                        } else {
+                            "drift is off (--drift-window 0)"
+                        },
+                    ))
+                }
+            },
             // Answered above.
             Route::NotFound => {
                 return Err(ApiError::new(
@@ -234,14 +269,52 @@ impl App {
         }
     }
 
+    /// The Prometheus text of every counter: requests, drift, shadow.
+    fn render_metrics(&self, ready: bool) -> String {
+        let mut text = self.metrics.render_prometheus(
+            self.engine.info(),
+            self.shadow.as_ref().map(Shadow::info),
+            ready,
+        );
+        if let Some(d) = &self.drift {
+            d.render_prometheus(&mut text);
+        }
+        if let Some(s) = &self.shadow {
+            s.render_prometheus(&mut text);
+        }
+        text
+    }
+
+    /// The served model's probabilities for `baskets`, with their feature
+    /// vectors shown to the drift monitor and a sample handed to the shadow.
+    fn predict_baskets(
+        &self,
+        baskets: &[forest_core::Basket],
+        out: &mut [f32],
+    ) -> Result<(), ApiError> {
+        match &self.drift {
+            Some(d) => self
+                .engine
+                .predict_baskets_watched(baskets, out, &|x| d.observe(x)),
+            None => self.engine.predict_baskets(baskets, out),
+        }
+        .map_err(internal)?;
+        if let Some(shadow) = self.shadow.as_ref().filter(|s| s.sampled()) {
+            let k = self.engine.info().n_classes();
+            shadow.offer(
+                baskets,
+                out.chunks_exact(k).map(forest_core::argmax).collect(),
+            );
+        }
+        Ok(())
+    }
+
     fn predict(&self, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiError> {
         let info = self.engine.info();
         let k = info.n_classes();
         let body = api::with_predict(body, self.max_batch, |baskets, batch| {
             let mut probabilities = vec![0.0f32; baskets.len() * k];
-            self.engine
-                .predict_baskets(baskets, &mut probabilities)
-                .map_err(internal)?;
+            self.predict_baskets(baskets, &mut probabilities)?;
             let predictions: Vec<Prediction> = probabilities
                 .chunks_exact(k)
                 .map(|p| Prediction {
@@ -272,10 +345,17 @@ impl App {
         let parsed = v2::parse_infer(json_part, binary, info, self.max_batch)?;
         let mut probabilities = vec![0.0f32; parsed.n_rows * info.n_classes()];
         match &parsed.batch {
-            v2::Batch::Features(rows) => self.engine.predict_features(rows, &mut probabilities),
-            v2::Batch::Baskets(baskets) => self.engine.predict_baskets(baskets, &mut probabilities),
+            v2::Batch::Features(rows) => {
+                self.engine
+                    .predict_features(rows, &mut probabilities)
+                    .map_err(internal)?;
+                if let Some(d) = &self.drift {
+                    rows.chunks_exact(info.n_features())
+                        .for_each(|x| d.observe(x));
+                }
+            }
+            v2::Batch::Baskets(baskets) => self.predict_baskets(baskets, &mut probabilities)?,
         }
-        .map_err(internal)?;
         for p in probabilities.chunks_exact(info.n_classes()) {
             self.metrics.predicted(forest_core::argmax(p));
         }

@@ -72,6 +72,34 @@ pub struct Config {
     /// CloudWatch namespace of the EMF records.
     #[arg(long, env = "FOREST_EMF_NAMESPACE", default_value = "Forest/Serve")]
     pub emf_namespace: String,
+
+    /// Rows in the drift window: the population stability index of each
+    /// feature is computed over about this many recent rows (0: drift off;
+    /// also off for a model without a training distribution).
+    #[arg(long, env = "FOREST_DRIFT_WINDOW", default_value_t = 10_000)]
+    pub drift_window: u64,
+
+    /// Count one row in this many for drift (1: every row).
+    #[arg(long, env = "FOREST_DRIFT_SAMPLE_EVERY", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub drift_sample_every: u64,
+
+    /// A candidate .forest artifact that answers a sample of the baskets
+    /// beside the served model, through the interpreter, off the response
+    /// path; agreement and latency go to /metrics.
+    #[arg(long, env = "FOREST_SHADOW_MODEL", value_name = "FILE")]
+    pub shadow: Option<PathBuf>,
+
+    /// Share of /predict and V2 basket requests the shadow model answers
+    /// (0 to 1).
+    #[arg(long, env = "FOREST_SHADOW_RATE", default_value_t = 0.1, value_parser = parse_rate)]
+    pub shadow_rate: f64,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` is not a share between 0 and 1")),
+    }
 }
 
 fn parse_secs(s: &str) -> Result<f64, String> {

@@ -9,6 +9,7 @@
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
+use forest_core::drift::FeatureDistribution;
 use forest_core::{Basket, Model, ModelError};
 use thiserror::Error;
 
@@ -89,7 +90,18 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Class probabilities of each basket, row-major into `out`
     /// (`baskets.len() * n_classes` values, overwritten).
-    fn predict_baskets(&self, baskets: &[Basket], out: &mut [f32]) -> Result<(), EngineError>;
+    fn predict_baskets(&self, baskets: &[Basket], out: &mut [f32]) -> Result<(), EngineError> {
+        self.predict_baskets_watched(baskets, out, &|_| {})
+    }
+
+    /// [`Engine::predict_baskets`], handing each basket's feature vector to
+    /// `seen` as it is encoded (drift monitoring watches them there).
+    fn predict_baskets_watched(
+        &self,
+        baskets: &[Basket],
+        out: &mut [f32],
+        seen: &dyn Fn(&[f32]),
+    ) -> Result<(), EngineError>;
 
     /// Class probabilities of ready feature rows (`rows.len() / n_features`
     /// rows, row-major), into `out` (`n_rows * n_classes` values).
@@ -98,6 +110,12 @@ pub trait Engine: Send + Sync + 'static {
     /// The model's feature vector for a basket, when the engine can show it
     /// (used for the examples of the documentation).
     fn encode_basket(&self, _basket: &Basket) -> Option<Vec<f32>> {
+        None
+    }
+
+    /// Each feature's training distribution, when the model carries one
+    /// (models trained before format 3's drift data, or imported, do not).
+    fn training_distribution(&self) -> Option<&[FeatureDistribution]> {
         None
     }
 }
@@ -176,7 +194,12 @@ impl Engine for Interpreted {
         &self.info
     }
 
-    fn predict_baskets(&self, baskets: &[Basket], out: &mut [f32]) -> Result<(), EngineError> {
+    fn predict_baskets_watched(
+        &self,
+        baskets: &[Basket],
+        out: &mut [f32],
+        seen: &dyn Fn(&[f32]),
+    ) -> Result<(), EngineError> {
         let spec = &self.model.meta.features;
         let forest = &self.model.forest;
         let k = self.info.n_classes();
@@ -189,6 +212,7 @@ impl Engine for Interpreted {
         SCRATCH.with_borrow_mut(|x| {
             if let [basket] = baskets {
                 spec.encode_basket(basket, x)?;
+                seen(x);
                 forest.predict_proba_into(x, out)?;
                 return Ok(());
             }
@@ -196,6 +220,7 @@ impl Engine for Interpreted {
             let mut rows = Vec::with_capacity(baskets.len() * forest.n_features());
             for basket in baskets {
                 spec.encode_basket(basket, x)?;
+                seen(x);
                 rows.extend_from_slice(x);
             }
             copy_out(&forest.predict_proba_batch(&rows)?, out)
@@ -215,6 +240,10 @@ impl Engine for Interpreted {
             .ok()?;
         Some(x)
     }
+
+    fn training_distribution(&self) -> Option<&[FeatureDistribution]> {
+        self.model.meta.training_distribution.as_deref()
+    }
 }
 
 /// The approved model compiled into the binary (the `forest` package): no
@@ -223,6 +252,7 @@ impl Engine for Interpreted {
 #[cfg(feature = "compiled")]
 pub struct Compiled {
     info: ModelInfo,
+    training_distribution: Option<Vec<FeatureDistribution>>,
 }
 
 #[cfg(feature = "compiled")]
@@ -248,6 +278,10 @@ impl Compiled {
                 engine: "compiled",
                 content_hash: forest::CONTENT_HASH.to_string(),
             },
+            // Written by the build from a model that decoded, so it parses;
+            // were it not to, drift would be off, never the server down.
+            training_distribution: forest::TRAINING_DISTRIBUTION_JSON
+                .and_then(|json| serde_json::from_str(json).ok()),
         })
     }
 }
@@ -258,12 +292,27 @@ impl Engine for Compiled {
         &self.info
     }
 
-    fn predict_baskets(&self, baskets: &[Basket], out: &mut [f32]) -> Result<(), EngineError> {
+    fn predict_baskets_watched(
+        &self,
+        baskets: &[Basket],
+        out: &mut [f32],
+        seen: &dyn Fn(&[f32]),
+    ) -> Result<(), EngineError> {
         if let [basket] = baskets {
             // One basket: the single-row walk, no batch buffers.
-            return copy_out(&forest::predict_basket(basket)?.probabilities, out);
+            let x = forest::encode_basket(basket)?;
+            seen(&x);
+            return copy_out(&forest::predict(&x).probabilities, out);
         }
-        Ok(forest::predict_proba_baskets(baskets, out)?)
+        let rows = baskets
+            .iter()
+            .map(|b| {
+                let x = forest::encode_basket(b)?;
+                seen(&x);
+                Ok(x)
+            })
+            .collect::<Result<Vec<_>, ModelError>>()?;
+        Ok(forest::predict_proba_into(&rows, out)?)
     }
 
     fn predict_features(&self, rows: &[f32], out: &mut [f32]) -> Result<(), EngineError> {
@@ -272,5 +321,9 @@ impl Engine for Compiled {
 
     fn encode_basket(&self, basket: &Basket) -> Option<Vec<f32>> {
         forest::encode_basket(basket).ok().map(|x| x.to_vec())
+    }
+
+    fn training_distribution(&self) -> Option<&[FeatureDistribution]> {
+        self.training_distribution.as_deref()
     }
 }

@@ -50,12 +50,14 @@
 mod api;
 mod app;
 mod config;
+mod drift;
 mod engine;
 mod fastjson;
 mod metrics;
 mod openapi;
 mod route;
 mod server;
+mod shadow;
 mod v2;
 
 use std::future::Future;
@@ -66,12 +68,14 @@ use std::sync::Arc;
 pub use api::{parse_predict, parse_predict_serde, with_predict, ApiError, PredictRequest};
 pub use app::App;
 pub use config::Config;
+pub use drift::{DriftMonitor, DriftReport, FeatureDrift, PSI_ALERT};
 #[cfg(feature = "compiled")]
 pub use engine::Compiled;
 pub use engine::{Engine, EngineError, Interpreted, ModelInfo};
 pub use fastjson::{parse as parse_predict_fast, parse_into as parse_predict_fast_into, Fast};
 pub use openapi::example_basket;
 pub use server::{serve, serve_connection, DrainReport, Handler, HttpSettings};
+pub use shadow::Shadow;
 pub use v2::{parse_infer, split_body, Batch as InferBatch, Parsed as InferRequest};
 
 use tokio::net::TcpListener;
@@ -88,6 +92,36 @@ pub fn load_engine(config: &Config) -> Result<Arc<dyn Engine>, EngineError> {
         #[cfg(not(feature = "compiled"))]
         None => Err(EngineError::NoModel),
     }
+}
+
+/// The candidate model of `--shadow`, loaded and checked (a broken
+/// artifact is refused here, at start) and its thread started; `None`
+/// without `--shadow` or with a rate of 0.
+pub fn load_shadow(config: &Config) -> Result<Option<Shadow>, EngineError> {
+    let Some(path) = &config.shadow else {
+        return Ok(None);
+    };
+    let engine = Interpreted::load(path, &format!("{}-shadow", config.model_name))?;
+    if config.shadow_rate == 0.0 {
+        return Ok(None);
+    }
+    Shadow::start(engine, config.shadow_rate)
+        .map(Some)
+        .map_err(|error| EngineError::Read {
+            path: path.clone(),
+            error,
+        })
+}
+
+/// Why [`start`] could not serve.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The shadow model could not be loaded.
+    #[error(transparent)]
+    Shadow(#[from] EngineError),
+    /// The address could not be bound.
+    #[error(transparent)]
+    Bind(#[from] BindError),
 }
 
 /// The listening socket could not be opened.
@@ -116,10 +150,11 @@ pub async fn bind(config: &Config) -> Result<TcpListener, BindError> {
 pub async fn run(
     listener: TcpListener,
     engine: Arc<dyn Engine>,
+    shadow: Option<Shadow>,
     config: &Config,
     shutdown: impl Future<Output = ()>,
 ) -> DrainReport {
-    let app = Arc::new(App::new(engine, config));
+    let app = Arc::new(App::new(engine, shadow, config));
     let emf = config.emf_interval().map(|interval| {
         let app = app.clone();
         let namespace = config.emf_namespace.clone();
@@ -134,7 +169,15 @@ pub async fn run(
                     _ = tick.tick() => false,
                     _ = &mut stop_rx => true,
                 };
-                write_records(&reporter.records(&app.metrics, app.engine().info()));
+                let mut records = reporter.records(&app.metrics, app.engine().info());
+                if let Some(d) = &app.drift {
+                    records.extend(d.emf_record(
+                        &namespace,
+                        "forest-serve",
+                        &app.engine().info().version,
+                    ));
+                }
+                write_records(&records);
                 if last {
                     break;
                 }
@@ -194,9 +237,11 @@ impl Running {
     }
 }
 
-/// Binds `config.addr` (port 0 picks a free port) and serves `engine` on
-/// the current runtime until [`Running::stop`].
-pub async fn start(config: Config, engine: Arc<dyn Engine>) -> Result<Running, BindError> {
+/// Binds `config.addr` (port 0 picks a free port) and serves `engine` (and
+/// the `--shadow` model, if any) on the current runtime until
+/// [`Running::stop`].
+pub async fn start(config: Config, engine: Arc<dyn Engine>) -> Result<Running, StartError> {
+    let shadow = load_shadow(&config)?;
     let listener = bind(&config).await?;
     let addr = listener.local_addr().map_err(|error| BindError {
         addr: config.addr,
@@ -204,7 +249,7 @@ pub async fn start(config: Config, engine: Arc<dyn Engine>) -> Result<Running, B
     })?;
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        run(listener, engine, &config, async {
+        run(listener, engine, shadow, &config, async {
             let _ = rx.await;
         })
         .await

@@ -47,6 +47,7 @@ fn main() -> ExitCode {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let engine = forest_serve::load_engine(&config)?;
+    let shadow = forest_serve::load_shadow(&config)?;
     let listener = forest_serve::bind(&config).await?;
     let shutdown = shutdown_signal()?;
     let info = engine.info();
@@ -66,9 +67,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         keep_alive = config.keep_alive,
         drain_timeout_secs = config.drain_timeout_secs,
         emf_interval_secs = config.emf_interval_secs,
+        drift = engine.training_distribution().is_some() && config.drift_window > 0,
+        shadow_version = shadow.as_ref().map_or("", |s| s.info().version.as_str()),
+        shadow_rate = config.shadow_rate,
         "forest-serve listening"
     );
-    let report = forest_serve::run(listener, engine, &config, shutdown).await;
+    let report = forest_serve::run(listener, engine, shadow, &config, shutdown).await;
     if report.cut > 0 {
         tracing::warn!(
             cut_connections = report.cut,

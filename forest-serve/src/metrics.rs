@@ -55,10 +55,66 @@ fn bucket_upper(i: usize) -> u64 {
     ((SUB + i % SUB) as u64 + 1) << shift
 }
 
-struct RouteMetrics {
-    by_status: [AtomicU64; STATUSES.len()],
+/// A log-linear latency histogram (see the module's header), lock-free.
+pub(crate) struct LatencyHistogram {
     buckets: Box<[AtomicU64]>,
     sum_ns: AtomicU64,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram {
+            buckets: (0..N_BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            sum_ns: AtomicU64::new(0),
+        }
+    }
+}
+
+impl LatencyHistogram {
+    /// Counts one latency; returns it in ns.
+    pub(crate) fn record(&self, latency: Duration) -> u64 {
+        let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        self.buckets[bucket_of(ns)].fetch_add(1, Relaxed);
+        self.sum_ns.fetch_add(ns, Relaxed);
+        ns
+    }
+
+    /// The Prometheus histogram `name` with the extra `labels` (`k="v"`
+    /// pairs, comma-separated); nothing before the first observation.
+    pub(crate) fn render_prometheus(&self, w: &mut String, name: &str, labels: &str) {
+        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Relaxed)).collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return;
+        }
+        let sep = if labels.is_empty() { "" } else { "," };
+        let mut cumulative = 0u64;
+        let mut next = 0usize;
+        for exp in PROM_EXPS {
+            let edge = 1u64 << exp;
+            while next < counts.len() && bucket_upper(next) <= edge {
+                cumulative += counts[next];
+                next += 1;
+            }
+            let le = edge as f64 / 1e9;
+            let _ = writeln!(
+                w,
+                "{name}_bucket{{{labels}{sep}le=\"{le:e}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            w,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {total}\n\
+             {name}_sum{{{labels}}} {}\n\
+             {name}_count{{{labels}}} {total}",
+            self.sum_ns.load(Relaxed) as f64 / 1e9
+        );
+    }
+}
+
+struct RouteMetrics {
+    by_status: [AtomicU64; STATUSES.len()],
+    latency: LatencyHistogram,
     /// Largest latency since the EMF task last looked.
     interval_max_ns: AtomicU64,
 }
@@ -67,8 +123,7 @@ impl RouteMetrics {
     fn new() -> Self {
         RouteMetrics {
             by_status: std::array::from_fn(|_| AtomicU64::new(0)),
-            buckets: (0..N_BUCKETS).map(|_| AtomicU64::new(0)).collect(),
-            sum_ns: AtomicU64::new(0),
+            latency: LatencyHistogram::default(),
             interval_max_ns: AtomicU64::new(0),
         }
     }
@@ -107,11 +162,9 @@ impl Metrics {
     }
 
     pub fn observe(&self, route: Route, status: u16, latency: Duration) {
-        let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
         let m = &self.routes[route as usize];
         m.by_status[status_index(status)].fetch_add(1, Relaxed);
-        m.buckets[bucket_of(ns)].fetch_add(1, Relaxed);
-        m.sum_ns.fetch_add(ns, Relaxed);
+        let ns = m.latency.record(latency);
         m.interval_max_ns.fetch_max(ns, Relaxed);
     }
 
@@ -122,7 +175,14 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition (format 0.0.4).
-    pub fn render_prometheus(&self, info: &ModelInfo, ready: bool) -> String {
+    /// `shadow` is the candidate model beside the served one, if any: its
+    /// version goes into `forest_model_info`.
+    pub fn render_prometheus(
+        &self,
+        info: &ModelInfo,
+        shadow: Option<&ModelInfo>,
+        ready: bool,
+    ) -> String {
         let mut out = String::with_capacity(8192);
         let w = &mut out;
         let _ = writeln!(
@@ -153,33 +213,11 @@ impl Metrics {
              # TYPE forest_http_request_duration_seconds histogram"
         );
         for route in Route::ALL {
-            let m = &self.routes[route as usize];
-            let counts: Vec<u64> = m.buckets.iter().map(|b| b.load(Relaxed)).collect();
-            let total: u64 = counts.iter().sum();
-            if total == 0 {
-                continue;
-            }
-            let label = route.label();
-            let mut cumulative = 0u64;
-            let mut next = 0usize;
-            for exp in PROM_EXPS {
-                let edge = 1u64 << exp;
-                while next < counts.len() && bucket_upper(next) <= edge {
-                    cumulative += counts[next];
-                    next += 1;
-                }
-                let le = edge as f64 / 1e9;
-                let _ = writeln!(
-                    w,
-                    "forest_http_request_duration_seconds_bucket{{route=\"{label}\",le=\"{le:e}\"}} {cumulative}"
-                );
-            }
-            let _ = writeln!(
+            let label = format!("route=\"{}\"", route.label());
+            self.routes[route as usize].latency.render_prometheus(
                 w,
-                "forest_http_request_duration_seconds_bucket{{route=\"{label}\",le=\"+Inf\"}} {total}\n\
-                 forest_http_request_duration_seconds_sum{{route=\"{label}\"}} {}\n\
-                 forest_http_request_duration_seconds_count{{route=\"{label}\"}} {total}",
-                m.sum_ns.load(Relaxed) as f64 / 1e9
+                "forest_http_request_duration_seconds",
+                &label,
             );
         }
         let _ = writeln!(
@@ -203,7 +241,7 @@ impl Metrics {
              forest_http_requests_in_flight {}\n\
              # HELP forest_model_info The model being served (always 1).\n\
              # TYPE forest_model_info gauge\n\
-             forest_model_info{{name=\"{}\",version=\"{}\",engine=\"{}\",n_trees=\"{}\",classes=\"{}\",content_hash=\"{}\"}} 1\n\
+             forest_model_info{{name=\"{}\",version=\"{}\",engine=\"{}\",n_trees=\"{}\",classes=\"{}\",content_hash=\"{}\"{}}} 1\n\
              # HELP forest_ready Whether the server takes traffic (0 while draining).\n\
              # TYPE forest_ready gauge\n\
              forest_ready {}\n\
@@ -217,6 +255,10 @@ impl Metrics {
             info.n_trees,
             escape_label(&info.classes.join(",")),
             info.content_hash,
+            shadow.map_or(String::new(), |s| format!(
+                ",shadow_version=\"{}\"",
+                escape_label(&s.version)
+            )),
             u8::from(ready),
             self.started
                 .duration_since(UNIX_EPOCH)
@@ -227,7 +269,7 @@ impl Metrics {
     }
 }
 
-fn escape_label(s: &str) -> String {
+pub(crate) fn escape_label(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
@@ -267,7 +309,7 @@ impl EmfReporter {
             let m = &metrics.routes[route as usize];
             let i = route as usize;
             let mut delta = vec![0u64; N_BUCKETS];
-            for (j, b) in m.buckets.iter().enumerate() {
+            for (j, b) in m.latency.buckets.iter().enumerate() {
                 let now = b.load(Relaxed);
                 delta[j] = now.saturating_sub(self.last_buckets[i][j]);
                 self.last_buckets[i][j] = now;
@@ -432,7 +474,7 @@ mod tests {
         let next = emf.records(&m, &info);
         assert_eq!(next.len(), 1);
         assert_eq!(next[0]["Requests"], 1);
-        let text = m.render_prometheus(&info, true);
+        let text = m.render_prometheus(&info, None, true);
         assert!(text.contains("forest_http_requests_total{route=\"/predict\",status=\"200\"} 100"));
         assert!(text.contains(
             "forest_http_request_duration_seconds_bucket{route=\"/predict\",le=\"+Inf\"} 101"

@@ -274,7 +274,12 @@ mod tests {
         fn info(&self) -> &ModelInfo {
             &self.0
         }
-        fn predict_baskets(&self, _: &[Basket], _: &mut [f32]) -> Result<(), EngineError> {
+        fn predict_baskets_watched(
+            &self,
+            _: &[Basket],
+            _: &mut [f32],
+            _: &dyn Fn(&[f32]),
+        ) -> Result<(), EngineError> {
             Ok(())
         }
         fn predict_features(&self, _: &[f32], _: &mut [f32]) -> Result<(), EngineError> {

@@ -12,6 +12,7 @@ pub enum Route {
     OpenApi,
     Docs,
     Metrics,
+    Drift,
     V2Server,
     V2Live,
     V2Ready,
@@ -31,13 +32,14 @@ pub struct ModelPath<'a> {
 }
 
 impl Route {
-    pub const ALL: [Route; 13] = [
+    pub const ALL: [Route; 14] = [
         Route::Predict,
         Route::Health,
         Route::Ready,
         Route::OpenApi,
         Route::Docs,
         Route::Metrics,
+        Route::Drift,
         Route::V2Server,
         Route::V2Live,
         Route::V2Ready,
@@ -56,6 +58,7 @@ impl Route {
             Route::OpenApi => "/openapi.json",
             Route::Docs => "/docs",
             Route::Metrics => "/metrics",
+            Route::Drift => "/drift",
             Route::V2Server => "/v2",
             Route::V2Live => "/v2/health/live",
             Route::V2Ready => "/v2/health/ready",
@@ -75,6 +78,7 @@ impl Route {
             "/openapi.json" => Route::OpenApi,
             "/docs" => Route::Docs,
             "/metrics" => Route::Metrics,
+            "/drift" => Route::Drift,
             "/v2" => Route::V2Server,
             "/v2/health/live" => Route::V2Live,
             "/v2/health/ready" => Route::V2Ready,

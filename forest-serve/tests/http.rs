@@ -4,6 +4,7 @@
 //! process, and the binary under load receiving SIGTERM.
 
 mod bad_inputs;
+mod drift;
 mod model;
 
 use std::io::{BufRead, BufReader};
@@ -40,8 +41,17 @@ struct ModelFile {
     version: String,
 }
 
+/// The test model, with the training distribution `fit` would store (so
+/// drift is on), in a temporary file.
 fn model_file() -> ModelFile {
-    let model = model::basket_model(7, 40);
+    model_file_of(model::with_training_distribution(
+        model::basket_model(7, 40),
+        99,
+        model::TRAINING_ROWS,
+    ))
+}
+
+fn model_file_of(model: Model) -> ModelFile {
     let bytes = forest_core::artifact::encode(&model);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.forest");
@@ -173,6 +183,10 @@ struct Answer {
 }
 
 impl Answer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
     fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))

@@ -170,7 +170,34 @@ pub fn basket_model(seed: u64, n_trees: usize) -> Model {
         trainer: "forest-serve tests".into(),
         git_revision: None,
         ensemble: Default::default(),
+        training_distribution: None,
     };
+    Model::new(meta, forest).expect("valid model")
+}
+
+/// Random baskets the test model's training distribution is fitted on.
+pub const TRAINING_ROWS: usize = 20_000;
+
+/// `model` with the training distribution of its features over `rows`
+/// random baskets drawn from `seed`, as `fit` stores it.
+pub fn with_training_distribution(model: Model, seed: u64, rows: usize) -> Model {
+    let mut rng = Rng::new(seed);
+    let n = model.meta.features.len();
+    let mut columns = vec![Vec::with_capacity(rows); n];
+    let mut x = Vec::new();
+    for _ in 0..rows {
+        let b = random_basket(&mut rng);
+        model
+            .meta
+            .features
+            .encode_basket(&b, &mut x)
+            .expect("basket model");
+        for (c, v) in columns.iter_mut().zip(&x) {
+            c.push(*v);
+        }
+    }
+    let Model { mut meta, forest } = model;
+    meta.training_distribution = Some(forest_core::drift::fit_columns(&columns));
     Model::new(meta, forest).expect("valid model")
 }
 

@@ -52,6 +52,11 @@ enum Command {
     /// The same seed gives the same bytes whatever the thread count; each
     /// week's content depends only on the seed and its shop week.
     Synth(SynthArgs),
+    /// Turn a raw weekly CSV file into /predict request bodies, one JSON
+    /// object per line (`--batch N` baskets per request), to replay a week
+    /// against a server: `while read -r body; do curl -s -H
+    /// 'Content-Type: application/json' -d "$body" URL/predict; done`.
+    Requests(cli::data::RequestsArgs),
     /// Raw weekly CSV files to silver Parquet (typed, partitioned by
     /// SHOP_WEEK, bad lines quarantined under silver/_rejects/ with file,
     /// line and reason) to gold Parquet (one row per basket: encoded
@@ -106,6 +111,7 @@ fn run() -> Result<()> {
         Command::Predict(a) => with_threads(a.threads, || cli::scoring::cmd_predict(&a)),
         Command::Import(a) => cli::scoring::cmd_import(&a),
         Command::Synth(a) => with_threads(a.threads, || cli::data::cmd_synth(&a)),
+        Command::Requests(a) => cli::data::cmd_requests(&a),
         Command::Etl(a) => with_threads(a.threads, || cli::data::cmd_etl(&a)),
         Command::Register(a) => cli::registry::cmd_register(&a),
         Command::Approve(a) => cli::registry::cmd_approve(&a),

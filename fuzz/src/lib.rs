@@ -237,7 +237,7 @@ pub fn http_service(data: &[u8]) {
             keep_alive: true,
             drain_timeout: std::time::Duration::from_secs(1),
         };
-        (Arc::new(App::new(engine(), &config)), settings)
+        (Arc::new(App::new(engine(), None, &config)), settings)
     });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()

@@ -1,9 +1,11 @@
 //! Commands on data: `synth` writes synthetic raw weeks, `etl` turns raw
-//! weeks into the lake's silver and gold tables.
+//! weeks into the lake's silver and gold tables, `requests` turns a raw
+//! week into /predict bodies.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use forest_train::etl::{self, EtlConfig};
 use forest_train::lake::{Lake, S3Options};
@@ -72,6 +74,73 @@ pub struct SynthArgs {
     /// Worker threads (default: all cores). The files are the same for any value.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Shift the mix of basket sizes: relative weights of small, medium and
+    /// large baskets (e.g. `10,30,60`; the world's own mix is 35,40,25).
+    /// Bigger baskets change the line counts, quantities and spends the
+    /// model sees: a week to show drift monitoring.
+    #[arg(long, value_name = "S,M,L", value_parser = parse_size_mix)]
+    pub size_mix: Option<[u32; 3]>,
+}
+
+#[derive(Args)]
+pub struct RequestsArgs {
+    /// A raw weekly file (transactions_YYYYWW.csv, as `synth` writes and
+    /// dunnhumby ships).
+    #[arg(long)]
+    pub raw: PathBuf,
+    /// Where to write the bodies, one per line (atomically).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Baskets per request: 1 writes a basket object, more a
+    /// `{"instances": [...]}` batch.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub batch: u64,
+}
+
+/// `forest-train requests`: a raw week as /predict bodies. Lines that do
+/// not parse are reported and left out.
+pub fn cmd_requests(a: &RequestsArgs) -> Result<()> {
+    let bytes =
+        std::fs::read(&a.raw).with_context(|| format!("cannot read {}", a.raw.display()))?;
+    let (baskets, rejects) =
+        forest_train::etl::baskets::baskets_of_file(&a.raw.display().to_string(), &bytes);
+    for r in rejects.iter().take(5) {
+        eprintln!("skipped: {} line {}: {}", r.file, r.line, r.reason);
+    }
+    if rejects.len() > 5 {
+        eprintln!("skipped: {} more lines", rejects.len() - 5);
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    for chunk in baskets.chunks(a.batch as usize) {
+        let baskets: Vec<&forest_core::Basket> = chunk.iter().map(|b| &b.basket).collect();
+        if a.batch == 1 {
+            serde_json::to_writer(&mut out, baskets[0])?;
+        } else {
+            serde_json::to_writer(&mut out, &serde_json::json!({ "instances": baskets }))?;
+        }
+        out.push(b'\n');
+    }
+    forest_train::fsutil::write_atomically(&a.out, &out)
+        .with_context(|| format!("cannot write {}", a.out.display()))?;
+    eprintln!(
+        "{} baskets in {} requests -> {}",
+        baskets.len(),
+        baskets.len().div_ceil(a.batch as usize),
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn parse_size_mix(s: &str) -> Result<[u32; 3], String> {
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let weights: Vec<u32> = parts
+        .iter()
+        .map(|p| p.parse::<u32>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("`{s}` is not three whole weights, e.g. 10,30,60"))?;
+    weights
+        .try_into()
+        .map_err(|_| format!("`{s}` is not three weights (small, medium, large)"))
 }
 
 pub fn cmd_synth(a: &SynthArgs) -> Result<()> {
@@ -80,6 +149,7 @@ pub fn cmd_synth(a: &SynthArgs) -> Result<()> {
         weeks: a.weeks,
         baskets_per_week: a.baskets_per_week,
         first_week: a.first_week,
+        size_mix: a.size_mix,
     };
     config.validate()?;
     let lake = Lake::open(&a.out, &S3Options::from_env())?;

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use forest_core::{Basket, Item};
 
-use super::raw::Line;
+use super::raw::{parse_raw, Line, Reject};
 
 /// How a week's baskets are told apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -74,6 +74,16 @@ pub struct LabelledBasket {
     /// The basket as the feature encoder reads it: its attributes and one
     /// item per line.
     pub basket: Basket,
+}
+
+/// The baskets of one raw weekly file (`file` names it in errors), sorted
+/// by key, and the lines that did not parse, with their reasons.
+pub fn baskets_of_file(file: &str, bytes: &[u8]) -> (Vec<LabelledBasket>, Vec<Reject>) {
+    let parsed = parse_raw(file, bytes);
+    let kind = key_kind(&parsed.lines);
+    let mut rejects = parsed.problems;
+    rejects.extend(parsed.rejects);
+    (assemble(&parsed.lines, kind), rejects)
 }
 
 /// Groups one week's lines into baskets, sorted by key. Basket attributes

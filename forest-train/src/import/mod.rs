@@ -352,6 +352,7 @@ fn build(
         ),
         git_revision: None,
         ensemble: imported.ensemble,
+        training_distribution: None,
     };
     Model::new(meta, forest).map_err(model_error)
 }

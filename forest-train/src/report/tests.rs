@@ -54,6 +54,7 @@ pub(super) fn meta(n_features: usize) -> Metadata {
         trainer: "forest-train 0.1.0".into(),
         git_revision: None,
         ensemble: Default::default(),
+        training_distribution: None,
     }
 }
 

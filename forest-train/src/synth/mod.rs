@@ -265,6 +265,10 @@ pub struct SynthConfig {
     pub baskets_per_week: usize,
     /// First shop week, `YYYYWW`.
     pub first_week: u32,
+    /// Relative weights of small, medium and large baskets instead of the
+    /// shares of [`BASKET_SIZES`]: a week whose mix has shifted (for drift
+    /// monitoring demos and tests). `None` keeps the world's own mix.
+    pub size_mix: Option<[u32; 3]>,
 }
 
 impl Default for SynthConfig {
@@ -274,6 +278,7 @@ impl Default for SynthConfig {
             weeks: 4,
             baskets_per_week: 1_000,
             first_week: ANCHOR_WEEK,
+            size_mix: None,
         }
     }
 }
@@ -291,6 +296,9 @@ pub enum SynthError {
     /// there is.
     #[error("the run ends after shop week 999952")]
     TooManyWeeks,
+    /// A basket size mix whose weights are all 0.
+    #[error("the basket size mix needs a weight above 0")]
+    BadSizeMix,
 }
 
 impl SynthConfig {
@@ -299,6 +307,9 @@ impl SynthConfig {
         week_ordinal(self.first_week)?;
         if self.baskets_per_week == 0 || self.baskets_per_week >= MAX_BASKETS_PER_WEEK {
             return Err(SynthError::BadBaskets(self.baskets_per_week));
+        }
+        if self.size_mix.is_some_and(|m| m.iter().all(|&w| w == 0)) {
+            return Err(SynthError::BadSizeMix);
         }
         if self.weeks > 0 {
             let last = week_ordinal(self.first_week)? + (self.weeks as u64 - 1);

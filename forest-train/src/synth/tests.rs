@@ -34,6 +34,7 @@ pub(super) fn config(seed: u64, weeks: usize, baskets: usize) -> SynthConfig {
         weeks,
         baskets_per_week: baskets,
         first_week: ANCHOR_WEEK,
+        size_mix: None,
     }
 }
 

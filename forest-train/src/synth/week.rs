@@ -36,7 +36,10 @@ impl World {
         let rng = &mut rng;
 
         let population = Categorical::new(CUSTOMER_SENSITIVITY_MIX);
-        let size_pick = Categorical::new(BASKET_SIZES.iter().map(|s| s.1));
+        let size_pick = match config.size_mix {
+            Some(mix) => Categorical::new(mix.map(f64::from)),
+            None => Categorical::new(BASKET_SIZES.iter().map(|s| s.1)),
+        };
         let type_pick: [Categorical; 3] =
             std::array::from_fn(|s| Categorical::new(TYPE_GIVEN_SIZE[s]));
         let tier_pick: [Categorical; 3] =
