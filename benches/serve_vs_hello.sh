@@ -14,6 +14,13 @@
 # the ratios to the floor. Targets: p50 <= 1.2x the floor at 1 connection,
 # requests/s >= 0.8x the floor at 64 connections.
 #
+# The same binary runs three ways, so the cost of watching inputs shows
+# beside it: `serve` with its defaults (drift monitoring on, what a
+# deployment runs), `plain` with drift off (--drift-window 0), and `shadow`
+# with drift on and the approved model as a shadow on 10% of requests
+# (--shadow, through the interpreter, its thread on the same core). Target
+# for drift and shadow: p50 and requests/s within 5% of `plain`.
+#
 # Environment: MODEL (a .forest artifact to serve through the interpreter
 # instead of the compiled model), DURATION (per run, default 10s), ROUNDS
 # (default 3), CPU_SERVER / CPU_WRK (default 1 / 0).
@@ -26,6 +33,8 @@ CPU_SERVER=${CPU_SERVER:-1}
 CPU_WRK=${CPU_WRK:-0}
 SERVE_ADDR=127.0.0.1:18181
 HELLO_ADDR=127.0.0.1:18182
+PLAIN_ADDR=127.0.0.1:18183
+SHADOW_ADDR=127.0.0.1:18184
 LUA=benches/serve_vs_hello.lua
 export BODY_FILE=benches/serve_basket.json
 
@@ -64,13 +73,20 @@ taskset -c "$CPU_SERVER" "$serve_bin" --addr "$SERVE_ADDR" "${common[@]}" "${mod
 pids+=($!)
 taskset -c "$CPU_SERVER" "$hello_bin" --addr "$HELLO_ADDR" "${common[@]}" >/dev/null &
 pids+=($!)
-wait_up "$SERVE_ADDR"
-wait_up "$HELLO_ADDR"
+taskset -c "$CPU_SERVER" "$serve_bin" --addr "$PLAIN_ADDR" "${common[@]}" "${model_args[@]}" --drift-window 0 >/dev/null &
+pids+=($!)
+taskset -c "$CPU_SERVER" "$serve_bin" --addr "$SHADOW_ADDR" "${common[@]}" "${model_args[@]}" \
+    --shadow models/approved.forest --shadow-rate 0.1 >/dev/null &
+pids+=($!)
+for addr in "$SERVE_ADDR" "$HELLO_ADDR" "$PLAIN_ADDR" "$SHADOW_ADDR"; do
+    wait_up "$addr"
+done
 
 echo "== one answer of each"
 curl -s -H 'Content-Type: application/json' --data @"$BODY_FILE" "http://$SERVE_ADDR/predict"; echo
 curl -s -H 'Content-Type: application/json' --data @"$BODY_FILE" "http://$HELLO_ADDR/predict"; echo
 curl -s "http://$SERVE_ADDR/metrics" | grep '^forest_model_info'
+curl -s "http://$SHADOW_ADDR/metrics" | grep '^forest_model_info'
 
 # run ADDR CONNECTIONS DURATION -> "p50_us p99_us rps errors"
 run() {
@@ -79,15 +95,16 @@ run() {
     echo "$out" | sed -n 's/^RESULT p50_us=\([0-9]*\) p99_us=\([0-9]*\) rps=\([0-9]*\) requests=[0-9]* errors=\([0-9]*\)$/\1 \2 \3 \4/p'
 }
 
+declare -A addr_of=([hello]=$HELLO_ADDR [serve]=$SERVE_ADDR [plain]=$PLAIN_ADDR [shadow]=$SHADOW_ADDR)
 echo "== warm-up"
-run "$SERVE_ADDR" 8 2s >/dev/null
-run "$HELLO_ADDR" 8 2s >/dev/null
+for name in hello serve plain shadow; do
+    run "${addr_of[$name]}" 8 2s >/dev/null
+done
 
 results=$(mktemp)
 for round in $(seq 1 "$ROUNDS"); do
-    for name in hello serve; do
-        addr=$HELLO_ADDR
-        [ "$name" = serve ] && addr=$SERVE_ADDR
+    for name in hello serve plain shadow; do
+        addr=${addr_of[$name]}
         read -r p50 p99 _ e1 < <(run "$addr" 1 "$DURATION")
         read -r _ _ rps e64 < <(run "$addr" 64 "$DURATION")
         printf '%s %s %s %s %s %s %s\n' "$round" "$name" "$p50" "$p99" "$rps" "$e1" "$e64" | tee -a "$results"
@@ -110,4 +127,14 @@ print(f"| p99, 1 connection | {h['p99']:.0f} us | {s['p99']:.0f} us | {s['p99']/
 print(f"| requests/s, 64 connections | {h['rps']:,.0f} | {s['rps']:,.0f} | {s['rps']/h['rps']:.2f}x | >= 0.8x |")
 ok = s['p50'] <= 1.2 * h['p50'] and s['rps'] >= 0.8 * h['rps'] and errors == 0
 print("\ntargets met" if ok else "\ntargets NOT met")
+
+p = {k: med("plain", c) for k, c in (("p50", 2), ("p99", 3), ("rps", 4))}
+d = {k: med("shadow", c) for k, c in (("p50", 2), ("p99", 3), ("rps", 4))}
+print("\nthe cost of watching inputs, against the same server with drift off (`plain`)\n")
+print("| | plain (drift off) | serve (drift on, the default) | ratio | shadow (drift + shadow at 10%) | ratio | target |")
+print("|---|---|---|---|---|---|---|")
+print(f"| p50, 1 connection | {p['p50']:.0f} us | {s['p50']:.0f} us | {s['p50']/p['p50']:.2f}x | {d['p50']:.0f} us | {d['p50']/p['p50']:.2f}x | <= 1.05x |")
+print(f"| requests/s, 64 connections | {p['rps']:,.0f} | {s['rps']:,.0f} | {s['rps']/p['rps']:.2f}x | {d['rps']:,.0f} | {d['rps']/p['rps']:.2f}x | >= 0.95x |")
+ok = all(x['p50'] <= 1.05 * p['p50'] and x['rps'] >= 0.95 * p['rps'] for x in (s, d))
+print("\ndrift and shadow within 5%" if ok else "\ndrift and shadow NOT within 5%")
 PY
