@@ -291,6 +291,8 @@ pub struct Scratch {
     n_classes: usize,
     hist: Vec<f64>,
     hist_rows: Vec<u32>,
+    /// The non-missing bins a histogram scan found rows in, in order.
+    touched: Vec<u8>,
     keys: Vec<u64>,
     present: ClassStats,
     missing: ClassStats,
@@ -303,6 +305,7 @@ impl Scratch {
             n_classes,
             hist: vec![0.0; 256 * n_classes],
             hist_rows: vec![0; 256],
+            touched: Vec::with_capacity(256),
             keys: Vec::new(),
             present: ClassStats::new(n_classes),
             missing: ClassStats::new(n_classes),
@@ -322,47 +325,48 @@ pub fn scan_histogram(
     samples: &[Sample],
 ) -> Scan {
     let k = scratch.n_classes;
-    scratch.hist.fill(0.0);
-    scratch.hist_rows.fill(0);
+    // Only the bins this node's rows fall in are read and cleared (a
+    // bitmap says which), so a small node costs its rows, not the 256 bins:
+    // histograms pay down to small nodes. The histogram is all zeros
+    // between calls.
+    let mut touched = [0u64; 4];
     for s in samples {
         let b = bins[s.row as usize] as usize;
         scratch.hist[b * k + s.class as usize] += f64::from(s.weight);
         scratch.hist_rows[b] += 1;
+        touched[b / 64] |= 1 << (b % 64);
     }
     let missing_bin = MISSING_BIN as usize;
-    let bin_stats = |b: usize| -> (&[f64], usize) {
-        (
-            &scratch.hist[b * k..(b + 1) * k],
-            scratch.hist_rows[b] as usize,
-        )
-    };
+    let n_bins = edges.len() + 1;
+    // The bins with rows, in increasing order, missing excluded.
+    let mut order = std::mem::take(&mut scratch.touched);
+    order.clear();
+    for (word, &mask) in touched.iter().enumerate() {
+        let mut m = mask;
+        while m != 0 {
+            let b = word * 64 + m.trailing_zeros() as usize;
+            m &= m - 1;
+            if b < n_bins {
+                order.push(b as u8);
+            }
+        }
+    }
     scratch.missing.clear();
     scratch.present.clear();
-    let (w, n) = bin_stats(missing_bin);
+    let w = &scratch.hist[missing_bin * k..(missing_bin + 1) * k];
     scratch.missing.weights.copy_from_slice(w);
     scratch.missing.total = w.iter().sum();
-    scratch.missing.rows = n;
-    let n_bins = edges.len() + 1;
-    for b in 0..n_bins {
-        let (w, n) = bin_stats(b);
-        for (a, x) in scratch.present.weights.iter_mut().zip(w) {
+    scratch.missing.rows = scratch.hist_rows[missing_bin] as usize;
+    // Empty bins add nothing, so summing the touched ones in order gives
+    // the same sums as summing every bin.
+    for &b in &order {
+        let b = b as usize;
+        for (a, x) in scratch.present.weights.iter_mut().zip(&scratch.hist[b * k..]) {
             *a += x;
         }
-        scratch.present.rows += n;
+        scratch.present.rows += scratch.hist_rows[b] as usize;
     }
     scratch.present.total = scratch.present.weights.iter().sum();
-    let Some(last) = (0..n_bins).rev().find(|&b| scratch.hist_rows[b] > 0) else {
-        // Every value is missing.
-        return CutScanner::new(
-            criterion,
-            min_leaf,
-            feature,
-            &scratch.present,
-            &scratch.missing,
-            &mut scratch.sides,
-        )
-        .finish();
-    };
     let mut scanner = CutScanner::new(
         criterion,
         min_leaf,
@@ -372,14 +376,21 @@ pub fn scan_histogram(
         &mut scratch.sides,
     );
     // Cut after every non-empty bin below the last one, at its upper edge.
-    let bins = scratch.hist.chunks_exact(k).zip(&scratch.hist_rows);
-    for ((w, &n), &edge) in bins.zip(edges).take(last) {
-        if n > 0 {
-            scanner.push_group(w, n as usize);
-            scanner.cut(edge);
+    if let Some((_, below_last)) = order.split_last() {
+        for &b in below_last {
+            let b = b as usize;
+            scanner.push_group(&scratch.hist[b * k..(b + 1) * k], scratch.hist_rows[b] as usize);
+            scanner.cut(edges[b]);
         }
     }
-    scanner.finish()
+    let scan = scanner.finish();
+    for &b in order.iter().chain(std::iter::once(&MISSING_BIN)) {
+        let b = b as usize;
+        scratch.hist[b * k..(b + 1) * k].fill(0.0);
+        scratch.hist_rows[b] = 0;
+    }
+    scratch.touched = order;
+    scan
 }
 
 /// Maps an `f32` to a `u32` whose unsigned order is the float order.
