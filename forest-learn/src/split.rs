@@ -361,7 +361,12 @@ pub fn scan_histogram(
     // the same sums as summing every bin.
     for &b in &order {
         let b = b as usize;
-        for (a, x) in scratch.present.weights.iter_mut().zip(&scratch.hist[b * k..]) {
+        for (a, x) in scratch
+            .present
+            .weights
+            .iter_mut()
+            .zip(&scratch.hist[b * k..])
+        {
             *a += x;
         }
         scratch.present.rows += scratch.hist_rows[b] as usize;
@@ -379,7 +384,10 @@ pub fn scan_histogram(
     if let Some((_, below_last)) = order.split_last() {
         for &b in below_last {
             let b = b as usize;
-            scanner.push_group(&scratch.hist[b * k..(b + 1) * k], scratch.hist_rows[b] as usize);
+            scanner.push_group(
+                &scratch.hist[b * k..(b + 1) * k],
+                scratch.hist_rows[b] as usize,
+            );
             scanner.cut(edges[b]);
         }
     }

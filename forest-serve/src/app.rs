@@ -301,10 +301,7 @@ impl App {
         .map_err(internal)?;
         if let Some(shadow) = self.shadow.as_ref().filter(|s| s.sampled()) {
             let k = self.engine.info().n_classes();
-            shadow.offer(
-                baskets,
-                out.chunks_exact(k).map(forest_core::argmax).collect(),
-            );
+            shadow.offer(baskets, out.chunks_exact(k).map(forest_core::argmax));
         }
         Ok(())
     }
