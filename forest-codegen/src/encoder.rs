@@ -202,7 +202,11 @@ fn emit_cache(out: &mut Emitter<'_>, model: &Model) -> bool {
         };
         values.extend(forest_core::line_priors(&tables, &item));
     }
-    let parents = out.u32_blob(products.parents.iter().copied());
+    let parents = out.int_blob(
+        products.parents.iter().copied(),
+        u32::to_le_bytes,
+        u32::to_be_bytes,
+    );
     out.blob_array(
         "PRODUCT_PARENTS",
         "Per product, its recorded codes at the four levels above, as indices (u32::MAX: none).",
@@ -211,7 +215,11 @@ fn emit_cache(out: &mut Emitter<'_>, model: &Model) -> bool {
         parents,
     );
     let count = values.len();
-    let bits = out.u64_blob(values.into_iter().map(f64::to_bits));
+    let bits = out.int_blob(
+        values.into_iter().map(f64::to_bits),
+        u64::to_le_bytes,
+        u64::to_be_bytes,
+    );
     out.blob_array(
         "PRODUCT_CACHE",
         "Per product, the priors of a line with its recorded chain: product prior, department prior, reference log price.",

@@ -250,28 +250,17 @@ impl Emitter<'_> {
         });
     }
 
-    fn u64_blob(&self, xs: impl Iterator<Item = u64>) -> Vec<u8> {
-        let big = self.options.big_endian;
-        xs.flat_map(|x| {
-            if big {
-                x.to_be_bytes()
-            } else {
-                x.to_le_bytes()
-            }
-        })
-        .collect()
-    }
-
-    fn u32_blob(&self, xs: impl Iterator<Item = u32>) -> Vec<u8> {
-        let big = self.options.big_endian;
-        xs.flat_map(|x| {
-            if big {
-                x.to_be_bytes()
-            } else {
-                x.to_le_bytes()
-            }
-        })
-        .collect()
+    /// Integers as the bytes of a blob, in the target's byte order
+    /// (`le` and `be` are the integer type's `to_le_bytes` and
+    /// `to_be_bytes`).
+    fn int_blob<T, const N: usize>(
+        &self,
+        xs: impl Iterator<Item = T>,
+        le: fn(T) -> [u8; N],
+        be: fn(T) -> [u8; N],
+    ) -> Vec<u8> {
+        let to_bytes = if self.options.big_endian { be } else { le };
+        xs.flat_map(to_bytes).collect()
     }
 }
 

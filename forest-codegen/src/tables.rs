@@ -154,8 +154,12 @@ pub const SELECT_BITS: u32 = {bits};
 pub const SELECT_MASK: usize = {mask};",
         mask = (1u64 << bits) - 1
     ));
-    let nodes = out.u32_blob(words.into_iter());
-    let values = out.u32_blob(forest.values().iter().map(|v| v.to_bits()));
+    let nodes = out.int_blob(words.into_iter(), u32::to_le_bytes, u32::to_be_bytes);
+    let values = out.int_blob(
+        forest.values().iter().map(|v| v.to_bits()),
+        u32::to_le_bytes,
+        u32::to_be_bytes,
+    );
     out.blob_array(
         "NODES",
         "Two words per node: the threshold's order key, then the link (left-child offset << SELECT_BITS | select).",
