@@ -331,6 +331,21 @@ def ort_session(path):
     return lambda x: session.run([output], {name: x})[0]
 
 
+
+def ours_imported(label, kind, source, name, paths, reference, out):
+    """Imports a peer's model with `forest-train import`, builds it into our
+    compiled engine and measures ours compiled and interpreted: the engines
+    and compile-cost dicts a forest's section starts from, and its node count."""
+    forest_path = os.path.join(out, f"{name}.forest")
+    subprocess.run([FOREST_TRAIN, "import", "--from", kind, source, "--out", forest_path],
+                   check=True, capture_output=True)
+    engines, compile_cost = {}, {}
+    print(f"  {label}: building ours ...", flush=True)
+    compile_cost["ours"], example = build_ours(forest_path)
+    engines["ours compiled"], engines["ours interpreted"], nodes = ours_engine(
+        example, forest_path, paths["test"] + ".f32", reference, out)
+    return engines, compile_cost, nodes
+
 def forest_a(paths, trees, out, exe):
     """A scikit-learn random forest, the same trees in every engine."""
     import pickle
@@ -351,14 +366,8 @@ def forest_a(paths, trees, out, exe):
         f.write(exported.SerializeToString())
     run_onnx = ort_session(onnx_path)
     reference = run_onnx(xte).astype(np.float64)
-    forest_path = os.path.join(out, "forest_a.forest")
-    subprocess.run([FOREST_TRAIN, "import", "--from", "onnx", onnx_path, "--out", forest_path],
-                   check=True, capture_output=True)
-    engines, compile_cost = {}, {}
-    print("  forest A: building ours ...", flush=True)
-    compile_cost["ours"], example = build_ours(forest_path)
-    engines["ours compiled"], engines["ours interpreted"], nodes = ours_engine(
-        example, forest_path, paths["test"] + ".f32", reference, out)
+    engines, compile_cost, nodes = ours_imported("forest A", "onnx", onnx_path, "forest_a",
+                                                 paths, reference, out)
     print("  forest A: tl2cgen ...", flush=True)
     lib = os.path.join(out, "forest_a_tl2cgen.so")
     compile_cost["tl2cgen"] = child("compile-child", "tl2cgen-sklearn", pickle_path, lib)
@@ -403,14 +412,8 @@ def forest_b(paths, trees, out, exe):
     model.booster_.save_model(txt)
     booster = lgb.Booster(model_file=txt)
     reference = booster.predict(xte, num_threads=1)
-    forest_path = os.path.join(out, "forest_b.forest")
-    subprocess.run([FOREST_TRAIN, "import", "--from", "lightgbm", txt, "--out", forest_path],
-                   check=True, capture_output=True)
-    engines, compile_cost = {}, {}
-    print("  forest B: building ours ...", flush=True)
-    compile_cost["ours"], example = build_ours(forest_path)
-    engines["ours compiled"], engines["ours interpreted"], nodes = ours_engine(
-        example, forest_path, paths["test"] + ".f32", reference, out)
+    engines, compile_cost, nodes = ours_imported("forest B", "lightgbm", txt, "forest_b",
+                                                 paths, reference, out)
     print("  forest B: tl2cgen, lleaves ...", flush=True)
     lib = os.path.join(out, "forest_b_tl2cgen.so")
     compile_cost["tl2cgen"] = child("compile-child", "tl2cgen-lightgbm", txt, lib)

@@ -458,7 +458,6 @@ impl FeatureRows {
     }
 }
 
-/// Field `col` of a row as text, or an error naming the line and column.
 /// The label of a row, trimmed; a missing label is an error naming the row.
 fn label_text<'r>(
     path: &Path,
@@ -479,6 +478,7 @@ fn label_text<'r>(
     Ok(y)
 }
 
+/// Field `col` of a row as text, or an error naming the line and column.
 fn text<'r>(
     path: &Path,
     header: &[String],
