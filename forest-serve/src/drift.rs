@@ -116,7 +116,7 @@ pub struct FeatureDrift {
 impl DriftMonitor {
     /// A monitor over `names` (the model's features, in order) with their
     /// training distributions; a window of `window` rows (at least
-    /// [`SEGMENTS`]) and one row in `sample_every` counted. `None` when the
+    /// the number of segments, 4) and one row in `sample_every` counted. `None` when the
     /// lengths disagree.
     pub fn new(
         names: Vec<String>,
