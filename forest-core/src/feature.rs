@@ -140,13 +140,18 @@ pub fn parse_number(raw: &str) -> Option<f32> {
 }
 
 /// Cuts a value for an error message: a 10 MB field should not become a
-/// 10 MB log line.
+/// 10 MB log line. [`shorten_to`] with 60 bytes.
 pub fn shorten(raw: &str) -> String {
-    const MAX: usize = 60;
-    if raw.len() <= MAX {
+    shorten_to(raw, 60)
+}
+
+/// `raw` when it is at most `max` bytes long, else its first `max` bytes (at
+/// a character boundary) with its length: `"abc... (12 bytes)"`.
+pub fn shorten_to(raw: &str, max: usize) -> String {
+    if raw.len() <= max {
         return raw.to_string();
     }
-    let mut end = MAX;
+    let mut end = max;
     while !raw.is_char_boundary(end) {
         end -= 1;
     }

@@ -78,8 +78,8 @@ pub use encode::{encode_basket_with, line_priors, BasketTables, CachedLine};
 pub use ensemble::{Ensemble, Link, Precision, Sum, SumView};
 pub use error::{ArtifactError, ModelError};
 pub use feature::{
-    category_code, encode_value, is_missing, is_missing_trimmed, parse_number, shorten, trim,
-    FeatureDef, FeatureKind, FeatureSpec, MISSING_TOKENS,
+    category_code, encode_value, is_missing, is_missing_trimmed, parse_number, shorten, shorten_to,
+    trim, FeatureDef, FeatureKind, FeatureSpec, MISSING_TOKENS,
 };
 pub use forest::{Forest, ForestParts, Node, TreeShape};
 pub use layout::{

@@ -275,6 +275,24 @@ fn log_loss(n_classes: usize, truth: &[usize], proba: &[f32]) -> Result<f64, Mod
 }
 
 impl Evaluation {
+    /// The unweighted mean of a per-class score over the classes
+    /// (scikit-learn's "macro avg").
+    pub fn macro_avg(&self, score: fn(&ClassReport) -> f64) -> f64 {
+        let n = self.per_class.len().max(1) as f64;
+        self.per_class.iter().map(score).sum::<f64>() / n
+    }
+
+    /// The mean of a per-class score weighted by each class's support
+    /// (scikit-learn's "weighted avg").
+    pub fn weighted_avg(&self, score: fn(&ClassReport) -> f64) -> f64 {
+        let rows = self.rows.max(1) as f64;
+        self.per_class
+            .iter()
+            .map(|r| score(r) * r.support as f64)
+            .sum::<f64>()
+            / rows
+    }
+
     /// A plain-text report: the table of scikit-learn's
     /// `classification_report` (with 4 decimals rather than 2, since model
     /// comparisons often differ in the third), log-loss if known, and the
@@ -310,34 +328,26 @@ impl Evaluation {
             "{:>width$}{:>col$}{:>col$}{:>col$.DIGITS$}{:>col$}",
             "accuracy", "", "", self.accuracy, self.rows
         );
-        let n = self.per_class.len().max(1) as f64;
-        let total = self.rows.max(1) as f64;
-        let mean = |f: fn(&ClassReport) -> f64| self.per_class.iter().map(f).sum::<f64>() / n;
-        let weighted = |f: fn(&ClassReport) -> f64| {
-            self.per_class
-                .iter()
-                .map(|r| f(r) * r.support as f64)
-                .sum::<f64>()
-                / total
-        };
-        let _ = writeln!(
-            out,
-            "{:>width$}{:>col$.DIGITS$}{:>col$.DIGITS$}{:>col$.DIGITS$}{:>col$}",
-            "macro avg",
-            mean(|r| r.precision),
-            mean(|r| r.recall),
-            self.macro_f1,
-            self.rows
-        );
-        let _ = writeln!(
-            out,
-            "{:>width$}{:>col$.DIGITS$}{:>col$.DIGITS$}{:>col$.DIGITS$}{:>col$}",
-            "weighted avg",
-            weighted(|r| r.precision),
-            weighted(|r| r.recall),
-            self.weighted_f1,
-            self.rows
-        );
+        for (name, precision, recall, f1) in [
+            (
+                "macro avg",
+                self.macro_avg(|r| r.precision),
+                self.macro_avg(|r| r.recall),
+                self.macro_f1,
+            ),
+            (
+                "weighted avg",
+                self.weighted_avg(|r| r.precision),
+                self.weighted_avg(|r| r.recall),
+                self.weighted_f1,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "{:>width$}{:>col$.DIGITS$}{:>col$.DIGITS$}{:>col$.DIGITS$}{:>col$}",
+                name, precision, recall, f1, self.rows
+            );
+        }
         if let Some(loss) = self.log_loss {
             let _ = writeln!(out, "\nlog loss: {loss:.6}");
         }

@@ -392,15 +392,7 @@ fn strip_position(message: &str) -> String {
 
 /// serde quotes offending values, which may be megabytes long.
 fn shorten(message: &str) -> String {
-    const MAX: usize = 300;
-    if message.len() <= MAX {
-        return message.to_string();
-    }
-    let mut end = MAX;
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &message[..end])
+    forest_core::shorten_to(message, 300)
 }
 
 /// One answer: borrowed from the engine's output, serialised directly.

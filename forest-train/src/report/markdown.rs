@@ -86,34 +86,26 @@ pub(super) fn report_markdown(
             r.support
         );
     }
-    let n = e.per_class.len().max(1) as f64;
-    let rows = e.rows.max(1) as f64;
-    let mean = |f: fn(&forest_core::metrics::ClassReport) -> f64| {
-        e.per_class.iter().map(f).sum::<f64>() / n
-    };
-    let weighted = |f: fn(&forest_core::metrics::ClassReport) -> f64| {
-        e.per_class
-            .iter()
-            .map(|r| f(r) * r.support as f64)
-            .sum::<f64>()
-            / rows
-    };
-    let _ = writeln!(
-        s,
-        "| *macro avg* | {:.4} | {:.4} | {:.4} | {} |",
-        mean(|r| r.precision),
-        mean(|r| r.recall),
-        e.macro_f1,
-        e.rows
-    );
-    let _ = writeln!(
-        s,
-        "| *weighted avg* | {:.4} | {:.4} | {:.4} | {} |",
-        weighted(|r| r.precision),
-        weighted(|r| r.recall),
-        e.weighted_f1,
-        e.rows
-    );
+    for (name, precision, recall, f1) in [
+        (
+            "macro avg",
+            e.macro_avg(|r| r.precision),
+            e.macro_avg(|r| r.recall),
+            e.macro_f1,
+        ),
+        (
+            "weighted avg",
+            e.weighted_avg(|r| r.precision),
+            e.weighted_avg(|r| r.recall),
+            e.weighted_f1,
+        ),
+    ] {
+        let _ = writeln!(
+            s,
+            "| *{name}* | {precision:.4} | {recall:.4} | {f1:.4} | {} |",
+            e.rows
+        );
+    }
 
     s.push_str("\n## Confusion matrix\n\n");
     let _ = writeln!(s, "![Confusion matrix]({CONFUSION_SVG})\n");
