@@ -282,6 +282,25 @@ impl Evaluation {
         self.per_class.iter().map(score).sum::<f64>() / n
     }
 
+    /// The two summary rows of a classification report: its name
+    /// (`macro avg`, `weighted avg`), precision, recall and F1.
+    pub fn averages(&self) -> [(&'static str, f64, f64, f64); 2] {
+        [
+            (
+                "macro avg",
+                self.macro_avg(|r| r.precision),
+                self.macro_avg(|r| r.recall),
+                self.macro_f1,
+            ),
+            (
+                "weighted avg",
+                self.weighted_avg(|r| r.precision),
+                self.weighted_avg(|r| r.recall),
+                self.weighted_f1,
+            ),
+        ]
+    }
+
     /// The mean of a per-class score weighted by each class's support
     /// (scikit-learn's "weighted avg").
     pub fn weighted_avg(&self, score: fn(&ClassReport) -> f64) -> f64 {
@@ -328,20 +347,7 @@ impl Evaluation {
             "{:>width$}{:>col$}{:>col$}{:>col$.DIGITS$}{:>col$}",
             "accuracy", "", "", self.accuracy, self.rows
         );
-        for (name, precision, recall, f1) in [
-            (
-                "macro avg",
-                self.macro_avg(|r| r.precision),
-                self.macro_avg(|r| r.recall),
-                self.macro_f1,
-            ),
-            (
-                "weighted avg",
-                self.weighted_avg(|r| r.precision),
-                self.weighted_avg(|r| r.recall),
-                self.weighted_f1,
-            ),
-        ] {
+        for (name, precision, recall, f1) in self.averages() {
             let _ = writeln!(
                 out,
                 "{:>width$}{:>col$.DIGITS$}{:>col$.DIGITS$}{:>col$.DIGITS$}{:>col$}",

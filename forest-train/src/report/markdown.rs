@@ -86,20 +86,7 @@ pub(super) fn report_markdown(
             r.support
         );
     }
-    for (name, precision, recall, f1) in [
-        (
-            "macro avg",
-            e.macro_avg(|r| r.precision),
-            e.macro_avg(|r| r.recall),
-            e.macro_f1,
-        ),
-        (
-            "weighted avg",
-            e.weighted_avg(|r| r.precision),
-            e.weighted_avg(|r| r.recall),
-            e.weighted_f1,
-        ),
-    ] {
+    for (name, precision, recall, f1) in e.averages() {
         let _ = writeln!(
             s,
             "| *{name}* | {precision:.4} | {recall:.4} | {f1:.4} | {} |",
