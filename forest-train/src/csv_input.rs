@@ -352,14 +352,7 @@ pub fn read_csv_with_spec(
             })?;
         labels.push(class as u32);
         for ((def, &c), column) in spec.features.iter().zip(&cols).zip(&mut columns) {
-            let raw = text(path, &header, record, line, c)?;
-            let x = def.encode(raw).map_err(|e| DataError::Field {
-                path: path.to_path_buf(),
-                line,
-                column: header[c].clone(),
-                message: e.to_string(),
-            })?;
-            column.push(x);
+            column.push(encoded(def, path, &header, record, line, c)?);
         }
         Ok(())
     })?;
@@ -442,20 +435,32 @@ impl FeatureRows {
     ) -> Result<(), DataError> {
         let (path, header, record) = (&self.table.path, &self.table.header, &self.record);
         for (def, &c) in self.spec.features.iter().zip(&self.columns) {
-            let raw = text(path, header, record, line, c)?;
-            let x = def.encode(raw).map_err(|e| DataError::Field {
-                path: path.clone(),
-                line,
-                column: header[c].clone(),
-                message: e.to_string(),
-            })?;
-            rows.push(x);
+            rows.push(encoded(def, path, header, record, line, c)?);
         }
         if let Some(c) = self.id {
             ids.push(text(path, header, record, line, c)?.to_string());
         }
         Ok(())
     }
+}
+
+/// Field `col` of a row encoded by its feature definition, or an error
+/// naming the line and column.
+fn encoded(
+    def: &FeatureDef,
+    path: &Path,
+    header: &[String],
+    record: &ByteRecord,
+    line: u64,
+    col: usize,
+) -> Result<f32, DataError> {
+    let raw = text(path, header, record, line, col)?;
+    def.encode(raw).map_err(|e| DataError::Field {
+        path: path.to_path_buf(),
+        line,
+        column: header[col].clone(),
+        message: e.to_string(),
+    })
 }
 
 /// The label of a row, trimmed; a missing label is an error naming the row.

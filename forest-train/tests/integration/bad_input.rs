@@ -5,14 +5,14 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use forest_core::{artifact, FeatureKind};
 use forest_learn::{fit, Dataset, ForestParams};
 use forest_train::csv_input::{read_csv_with_spec, read_training_csv};
 use forest_train::DataError;
 
-use crate::write_file;
+use crate::{run, write_file};
 
 /// The Display text of the error `result` must be.
 fn error_text(result: Result<Dataset, DataError>) -> String {
@@ -402,18 +402,6 @@ fn forest_trained_on_nan_and_inf_predicts_proper_probabilities() {
 }
 
 // ---------------------------------------------------------------- command line
-
-fn run<I, S>(args: I) -> Output
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    Command::new(env!("CARGO_BIN_EXE_forest-train"))
-        .args(args)
-        .env_remove("FOREST_GIT_REVISION")
-        .output()
-        .expect("run forest-train")
-}
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

@@ -265,18 +265,16 @@ fn import_then_predict_from_the_command_line() {
     ] {
         let entry = &m.manifest["models"][name];
         let artifact_path = dir.path().join(format!("{name}.forest"));
-        let out = Command::new(env!("CARGO_BIN_EXE_forest-train"))
-            .args(["import", "--from", library])
-            .arg(m.path.join(entry["file"].as_str().unwrap()))
-            .arg("--out")
-            .arg(&artifact_path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let source = m.path.join(entry["file"].as_str().unwrap());
+        let out = crate::run([
+            std::ffi::OsStr::new("import"),
+            "--from".as_ref(),
+            library.as_ref(),
+            source.as_os_str(),
+            "--out".as_ref(),
+            artifact_path.as_os_str(),
+        ]);
+        assert_succeeded(&out);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             stdout.contains("imported") && stdout.contains("trees"),
@@ -304,21 +302,16 @@ fn import_then_predict_from_the_command_line() {
         let data = dir.path().join(format!("{name}.csv"));
         std::fs::write(&data, csv).unwrap();
         let scores = dir.path().join(format!("{name}.scores.csv"));
-        let out = Command::new(env!("CARGO_BIN_EXE_forest-train"))
-            .arg("predict")
-            .arg("--model")
-            .arg(&artifact_path)
-            .arg("--data")
-            .arg(&data)
-            .arg("--out")
-            .arg(&scores)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = crate::run([
+            std::ffi::OsStr::new("predict"),
+            "--model".as_ref(),
+            artifact_path.as_os_str(),
+            "--data".as_ref(),
+            data.as_os_str(),
+            "--out".as_ref(),
+            scores.as_os_str(),
+        ]);
+        assert_succeeded(&out);
         let reference = read_f64(&m.path.join(format!("{name}.proba")));
         let k = model.forest.n_classes();
         let mut reader = csv::Reader::from_path(&scores).unwrap();
@@ -334,4 +327,12 @@ fn import_then_predict_from_the_command_line() {
             "{name}: worst relative difference {worst:.2e}"
         );
     }
+}
+
+fn assert_succeeded(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -21,6 +21,20 @@ mod report_cli;
 #[cfg(feature = "aws")]
 mod sagemaker_training;
 
+/// Runs the `forest-train` binary of this build (no git revision from the
+/// environment, so artifacts do not depend on it).
+pub fn run<I, S>(args: I) -> std::process::Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    std::process::Command::new(env!("CARGO_BIN_EXE_forest-train"))
+        .args(args)
+        .env_remove("FOREST_GIT_REVISION")
+        .output()
+        .expect("run forest-train")
+}
+
 /// Path of a file in a temporary directory, for tests that write tables.
 pub fn write_file(dir: &std::path::Path, name: &str, contents: &[u8]) -> std::path::PathBuf {
     let path = dir.join(name);

@@ -5,7 +5,7 @@
 
 use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use forest_core::artifact;
 use forest_train::csv_input::read_csv_with_spec;
@@ -14,19 +14,7 @@ use forest_train::lake::{Lake, S3Options};
 use forest_train::score::CHUNK_ROWS;
 use forest_train::synth::{self, SynthConfig};
 
-use crate::write_file;
-
-fn run<I, S>(args: I) -> Output
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    Command::new(env!("CARGO_BIN_EXE_forest-train"))
-        .args(args)
-        .env_remove("FOREST_GIT_REVISION")
-        .output()
-        .expect("run forest-train")
-}
+use crate::{run, write_file};
 
 fn assert_ok(out: &Output, what: &str) -> String {
     assert!(
@@ -35,6 +23,28 @@ fn assert_ok(out: &Output, what: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `fit` on `rows` rows of [`table`] with `trees` trees: the model's path.
+fn fit_on_table(dir: &Path, rows: usize, trees: usize) -> std::path::PathBuf {
+    let train = write_file(dir, "train.csv", table(rows).as_bytes());
+    let model = dir.join("m.forest");
+    let trees = trees.to_string();
+    assert_ok(
+        &run([
+            OsStr::new("fit"),
+            "--data".as_ref(),
+            train.as_os_str(),
+            "--label".as_ref(),
+            "y".as_ref(),
+            "--trees".as_ref(),
+            trees.as_ref(),
+            "--out".as_ref(),
+            model.as_os_str(),
+        ]),
+        "fit",
+    );
+    model
 }
 
 /// Two classes from `x` and a category, with an id column.
@@ -67,22 +77,7 @@ fn read_scores(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
 #[test]
 fn predict_scores_every_csv_row_as_the_interpreter_does_across_chunks() {
     let dir = tempfile::tempdir().unwrap();
-    let train = write_file(dir.path(), "train.csv", table(500).as_bytes());
-    let model = dir.path().join("m.forest");
-    assert_ok(
-        &run([
-            OsStr::new("fit"),
-            "--data".as_ref(),
-            train.as_os_str(),
-            "--label".as_ref(),
-            "y".as_ref(),
-            "--trees".as_ref(),
-            "15".as_ref(),
-            "--out".as_ref(),
-            model.as_os_str(),
-        ]),
-        "fit",
-    );
+    let model = fit_on_table(dir.path(), 500, 15);
     // More rows than a chunk, so that a chunk boundary falls inside.
     let rows = CHUNK_ROWS + 1234;
     let data = write_file(dir.path(), "score.csv", table(rows).as_bytes());
@@ -144,22 +139,7 @@ fn predict_scores_every_csv_row_as_the_interpreter_does_across_chunks() {
 #[test]
 fn predict_stops_at_a_bad_row_naming_it_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let train = write_file(dir.path(), "train.csv", table(300).as_bytes());
-    let model = dir.path().join("m.forest");
-    assert_ok(
-        &run([
-            OsStr::new("fit"),
-            "--data".as_ref(),
-            train.as_os_str(),
-            "--label".as_ref(),
-            "y".as_ref(),
-            "--trees".as_ref(),
-            "5".as_ref(),
-            "--out".as_ref(),
-            model.as_os_str(),
-        ]),
-        "fit",
-    );
+    let model = fit_on_table(dir.path(), 300, 5);
     let mut bad = table(CHUNK_ROWS + 10);
     bad.push_str("late,12x,p,yes\n");
     let data = write_file(dir.path(), "bad.csv", bad.as_bytes());

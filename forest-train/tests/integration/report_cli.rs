@@ -4,21 +4,9 @@
 
 use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::write_file;
-
-fn run<I, S>(args: I) -> Output
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    Command::new(env!("CARGO_BIN_EXE_forest-train"))
-        .args(args)
-        .env_remove("FOREST_GIT_REVISION")
-        .output()
-        .expect("run forest-train")
-}
+use crate::{run, write_file};
 
 fn assert_ok(out: &Output, what: &str) {
     assert!(
