@@ -314,13 +314,40 @@ impl Scratch {
     }
 }
 
+/// The bins of one feature for a node's rows, in the node's sample order:
+/// the bin of sample `i` is `codes[i * stride]`. The trainer keeps each
+/// sample's bins beside it, row-major, and moves them with the sample when
+/// a node is partitioned, so a scan reads its node's bins in order instead
+/// of gathering them from the whole table (the gather was a cache miss a
+/// row, a third of the histogram scan).
+#[derive(Clone, Copy)]
+pub struct NodeBins<'a> {
+    codes: &'a [u8],
+    stride: usize,
+}
+
+impl<'a> NodeBins<'a> {
+    /// Feature `feature` of row-major `codes` with `width` bins a sample.
+    pub fn new(codes: &'a [u8], width: usize, feature: usize) -> Self {
+        NodeBins {
+            codes: &codes[feature.min(codes.len())..],
+            stride: width,
+        }
+    }
+
+    #[inline(always)]
+    fn of(&self, i: usize) -> u8 {
+        self.codes[i * self.stride]
+    }
+}
+
 /// Best cut of feature `f` over a node's rows using binned values.
 pub fn scan_histogram(
     scratch: &mut Scratch,
     criterion: Criterion,
     min_leaf: usize,
     feature: u32,
-    bins: &[u8],
+    bins: NodeBins<'_>,
     edges: &[f32],
     samples: &[Sample],
 ) -> Scan {
@@ -330,8 +357,8 @@ pub fn scan_histogram(
     // histograms pay down to small nodes. The histogram is all zeros
     // between calls.
     let mut touched = [0u64; 4];
-    for s in samples {
-        let b = bins[s.row as usize] as usize;
+    for (i, s) in samples.iter().enumerate() {
+        let b = bins.of(i) as usize;
         scratch.hist[b * k + s.class as usize] += f64::from(s.weight);
         scratch.hist_rows[b] += 1;
         touched[b / 64] |= 1 << (b % 64);
@@ -372,16 +399,19 @@ pub fn scan_histogram(
         scratch.present.rows += scratch.hist_rows[b] as usize;
     }
     scratch.present.total = scratch.present.weights.iter().sum();
-    let mut scanner = CutScanner::new(
-        criterion,
-        min_leaf,
-        feature,
-        &scratch.present,
-        &scratch.missing,
-        &mut scratch.sides,
-    );
     // Cut after every non-empty bin below the last one, at its upper edge.
-    if let Some((_, below_last)) = order.split_last() {
+    let below_last = order.split_last().map_or(&[][..], |(_, rest)| rest);
+    let scan = if criterion == Criterion::Gini && scratch.missing.rows == 0 {
+        gini_cuts_without_missing(scratch, min_leaf, feature, edges, below_last)
+    } else {
+        let mut scanner = CutScanner::new(
+            criterion,
+            min_leaf,
+            feature,
+            &scratch.present,
+            &scratch.missing,
+            &mut scratch.sides,
+        );
         for &b in below_last {
             let b = b as usize;
             scanner.push_group(
@@ -390,8 +420,8 @@ pub fn scan_histogram(
             );
             scanner.cut(edges[b]);
         }
-    }
-    let scan = scanner.finish();
+        scanner.finish()
+    };
     for &b in order.iter().chain(std::iter::once(&MISSING_BIN)) {
         let b = b as usize;
         scratch.hist[b * k..(b + 1) * k].fill(0.0);
@@ -399,6 +429,66 @@ pub fn scan_histogram(
     }
     scratch.touched = order;
     scan
+}
+
+/// The histogram's cut loop in its most common case, Gini with no missing
+/// value at the node, without [`CutScanner`]'s per-cut dispatch on the
+/// criterion and the missing values' side. The sums are the scanner's, in
+/// its order, and ties go to the first cut as there: the same split, at
+/// about half the cost of the general loop, the largest single cost of
+/// training after the histogram itself.
+fn gini_cuts_without_missing(
+    scratch: &mut Scratch,
+    min_leaf: usize,
+    feature: u32,
+    edges: &[f32],
+    cut_bins: &[u8],
+) -> Scan {
+    let k = scratch.n_classes;
+    let present = &scratch.present;
+    let [below, left] = &mut scratch.sides;
+    below.clear();
+    let mut best: Option<(f64, usize)> = None;
+    for &b in cut_bins {
+        let b = b as usize;
+        let group = &scratch.hist[b * k..(b + 1) * k];
+        for (a, x) in below.weights.iter_mut().zip(group) {
+            *a += x;
+        }
+        below.total += group.iter().sum::<f64>();
+        below.rows += scratch.hist_rows[b] as usize;
+        let (lr, wl) = (below.rows, below.total);
+        let (rr, wr) = (present.rows - below.rows, present.total - below.total);
+        if lr < min_leaf || rr < min_leaf || wl <= 0.0 || wr <= 0.0 {
+            continue;
+        }
+        let (mut sl, mut sr) = (0.0, 0.0);
+        for (&l, &p) in below.weights.iter().zip(&present.weights) {
+            let r = p - l;
+            sl += l * l;
+            sr += r * r;
+        }
+        let proxy = sl / wl + sr / wr;
+        if best.is_some_and(|(p, _)| proxy <= p) {
+            continue;
+        }
+        best = Some((proxy, b));
+        left.weights.copy_from_slice(&below.weights);
+        left.total = wl;
+        left.rows = lr;
+    }
+    match best {
+        Some((proxy, b)) => Scan::Found(Split {
+            feature,
+            threshold: edges[b],
+            // No missing value here: send future ones to the larger side.
+            missing_left: left.rows >= present.rows - left.rows,
+            proxy,
+            left: left.clone(),
+        }),
+        None if cut_bins.is_empty() => Scan::Constant,
+        None => Scan::NoValidCut,
+    }
 }
 
 /// Maps an `f32` to a `u32` whose unsigned order is the float order.
@@ -531,7 +621,15 @@ mod tests {
             .iter()
             .map(|&x| crate::binning::bin_of(&edges, x))
             .collect();
-        let Scan::Found(h) = scan_histogram(&mut scratch, Criterion::Gini, 1, 0, &bins, &edges, &s)
+        let Scan::Found(h) = scan_histogram(
+            &mut scratch,
+            Criterion::Gini,
+            1,
+            0,
+            NodeBins::new(&bins, 1, 0),
+            &edges,
+            &s,
+        )
         else {
             panic!("expected a split");
         };

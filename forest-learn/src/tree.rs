@@ -6,9 +6,11 @@ use forest_core::{Forest, ForestParts, ModelError};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::binning::BinnedTable;
+use crate::binning::{bin_of, BinnedTable, MISSING_BIN};
 use crate::params::{Criterion, ForestParams};
-use crate::split::{scan_histogram, scan_sorted, ClassStats, Sample, Scan, Scratch, Split};
+use crate::split::{
+    scan_histogram, scan_sorted, ClassStats, NodeBins, Sample, Scan, Scratch, Split,
+};
 
 /// The data a tree is grown from, shared by all trees of a forest.
 pub struct TrainView<'a> {
@@ -53,6 +55,13 @@ pub fn grow_tree(
     let mut importance = vec![0.0; n_features];
     let mut features: Vec<u32> = (0..n_features as u32).collect();
     let mut scratch = Scratch::new(k);
+    // Each sample's bins, row-major and in sample order, for as long as
+    // nodes are large enough to use histograms.
+    let mut codes = if samples.len() >= params.histogram_min_rows {
+        gather_codes(view.binned, &samples)
+    } else {
+        Vec::new()
+    };
 
     push_leaf(&mut parts, k);
     let mut root_weight = 0.0;
@@ -78,6 +87,7 @@ pub fn grow_tree(
         }
         let impurity = criterion.impurity(&stats);
         let n = rows.len();
+        let binned = n >= params.histogram_min_rows;
         let is_leaf = params.max_depth.is_some_and(|d| p.depth >= d)
             || n < params.min_samples_split
             || n < 2 * min_leaf
@@ -97,13 +107,17 @@ pub fn grow_tree(
             let f = features[drawn];
             drawn += 1;
             let fi = f as usize;
-            let scan = if n >= params.histogram_min_rows {
+            let scan = if binned {
                 scan_histogram(
                     &mut scratch,
                     criterion,
                     min_leaf,
                     f,
-                    &view.binned.bins[fi],
+                    NodeBins::new(
+                        &codes[p.start * n_features..p.end * n_features],
+                        n_features,
+                        fi,
+                    ),
                     &view.binned.edges[fi],
                     rows,
                 )
@@ -130,13 +144,29 @@ pub fn grow_tree(
         }
         let Some(split) = best else { continue };
 
-        let column = &view.columns[split.feature as usize];
-        let n_left = partition(
-            &mut samples[p.start..p.end],
-            column,
-            split.threshold,
-            split.missing_left,
-        );
+        let fi = split.feature as usize;
+        let node_samples = &mut samples[p.start..p.end];
+        let n_left = if binned {
+            // A histogram split's threshold is a bin edge, so "bin <= b"
+            // sends each row where "x <= threshold" does.
+            let b = bin_of(&view.binned.edges[fi], split.threshold);
+            let node_codes = &mut codes[p.start * n_features..p.end * n_features];
+            partition_binned(
+                node_samples,
+                node_codes,
+                n_features,
+                fi,
+                b,
+                split.missing_left,
+            )
+        } else {
+            partition(
+                node_samples,
+                &view.columns[fi],
+                split.threshold,
+                split.missing_left,
+            )
+        };
         debug_assert_eq!(n_left, split.left.rows);
         let right = right_of(&stats, &split.left);
         importance[split.feature as usize] += stats.total * impurity
@@ -198,6 +228,51 @@ fn push_leaf(parts: &mut ForestParts, k: usize) {
     parts.left.push(index);
     parts.missing_left.push(1);
     parts.values.extend(std::iter::repeat_n(0.0, k));
+}
+
+/// Each sample's bins for every feature, row-major: `width` bytes a sample.
+fn gather_codes(binned: &BinnedTable, samples: &[Sample]) -> Vec<u8> {
+    let mut codes = Vec::with_capacity(samples.len() * binned.bins.len());
+    for s in samples {
+        codes.extend(binned.bins.iter().map(|column| column[s.row as usize]));
+    }
+    codes
+}
+
+/// [`partition`] on bins: moves the samples whose bin of `feature` is at
+/// most `bin` (or missing, when missing goes left) to the front, their bins
+/// with them. The same rows move the same way as the raw-value partition
+/// on the bin's edge, so the two give the same sample order.
+fn partition_binned(
+    samples: &mut [Sample],
+    codes: &mut [u8],
+    width: usize,
+    feature: usize,
+    bin: u8,
+    missing_left: bool,
+) -> usize {
+    let goes_left = |code: u8| {
+        if code == MISSING_BIN {
+            missing_left
+        } else {
+            code <= bin
+        }
+    };
+    let mut i = 0;
+    let mut j = samples.len();
+    while i < j {
+        if goes_left(codes[i * width + feature]) {
+            i += 1;
+        } else {
+            j -= 1;
+            if i < j {
+                samples.swap(i, j);
+                let (head, tail) = codes.split_at_mut(j * width);
+                head[i * width..(i + 1) * width].swap_with_slice(&mut tail[..width]);
+            }
+        }
+    }
+    i
 }
 
 /// Moves the rows that go left to the front; returns how many there are.
