@@ -49,8 +49,10 @@
 
 #![warn(missing_docs)]
 
+mod binned_rows;
 mod binning;
 mod dataset;
+mod histogram;
 mod importance;
 mod merge;
 mod params;

@@ -1,13 +1,15 @@
-//! Split finding for one feature at one node.
+//! Split finding for one feature at one node: what a split is, how a cut is
+//! scored, and the exact search.
 //!
-//! Two strategies give the same kind of answer: [`scan_histogram`] for large
-//! nodes, over the pre-binned values (cost linear in the rows plus the bins),
-//! and [`scan_sorted`] for small ones, over the raw values sorted (every
-//! distinct cut, with scikit-learn's midpoint thresholds). Both hand their
-//! ordered groups of rows to the same [`CutScanner`], which scores every cut
-//! with missing values sent left and sent right.
+//! Two strategies give the same kind of answer: the histogram search
+//! (`crate::histogram`) for large nodes, over the pre-binned values (cost
+//! linear in the rows plus the bins touched), and [`scan_sorted`] here for
+//! small ones, over the raw values sorted (every distinct cut, with
+//! scikit-learn's midpoint thresholds). Both hand their ordered groups of
+//! rows to the same [`CutScanner`] rules, which score every cut with missing
+//! values sent left and sent right.
 
-use crate::binning::{midpoint, MISSING_BIN};
+use crate::binning::midpoint;
 use crate::params::Criterion;
 
 /// A row of the node: which table row, its class and its weight (bootstrap
@@ -46,7 +48,7 @@ impl ClassStats {
         s
     }
 
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.weights.fill(0.0);
         self.total = 0.0;
         self.rows = 0;
@@ -286,13 +288,9 @@ impl<'a> CutScanner<'a> {
     }
 }
 
-/// Scratch space reused across nodes and features of one tree.
+/// Scratch space of the sorted search, reused across nodes and features of
+/// one tree.
 pub struct Scratch {
-    n_classes: usize,
-    hist: Vec<f64>,
-    hist_rows: Vec<u32>,
-    /// The non-missing bins a histogram scan found rows in, in order.
-    touched: Vec<u8>,
     keys: Vec<u64>,
     present: ClassStats,
     missing: ClassStats,
@@ -302,192 +300,11 @@ pub struct Scratch {
 impl Scratch {
     pub fn new(n_classes: usize) -> Self {
         Scratch {
-            n_classes,
-            hist: vec![0.0; 256 * n_classes],
-            hist_rows: vec![0; 256],
-            touched: Vec::with_capacity(256),
             keys: Vec::new(),
             present: ClassStats::new(n_classes),
             missing: ClassStats::new(n_classes),
             sides: std::array::from_fn(|_| ClassStats::new(n_classes)),
         }
-    }
-}
-
-/// The bins of one feature for a node's rows, in the node's sample order:
-/// the bin of sample `i` is `codes[i * stride]`. The trainer keeps each
-/// sample's bins beside it, row-major, and moves them with the sample when
-/// a node is partitioned, so a scan reads its node's bins in order instead
-/// of gathering them from the whole table (the gather was a cache miss a
-/// row, a third of the histogram scan).
-#[derive(Clone, Copy)]
-pub struct NodeBins<'a> {
-    codes: &'a [u8],
-    stride: usize,
-}
-
-impl<'a> NodeBins<'a> {
-    /// Feature `feature` of row-major `codes` with `width` bins a sample.
-    pub fn new(codes: &'a [u8], width: usize, feature: usize) -> Self {
-        NodeBins {
-            codes: &codes[feature.min(codes.len())..],
-            stride: width,
-        }
-    }
-
-    #[inline(always)]
-    fn of(&self, i: usize) -> u8 {
-        self.codes[i * self.stride]
-    }
-}
-
-/// Best cut of feature `f` over a node's rows using binned values.
-pub fn scan_histogram(
-    scratch: &mut Scratch,
-    criterion: Criterion,
-    min_leaf: usize,
-    feature: u32,
-    bins: NodeBins<'_>,
-    edges: &[f32],
-    samples: &[Sample],
-) -> Scan {
-    let k = scratch.n_classes;
-    // Only the bins this node's rows fall in are read and cleared (a
-    // bitmap says which), so a small node costs its rows, not the 256 bins:
-    // histograms pay down to small nodes. The histogram is all zeros
-    // between calls.
-    let mut touched = [0u64; 4];
-    for (i, s) in samples.iter().enumerate() {
-        let b = bins.of(i) as usize;
-        scratch.hist[b * k + s.class as usize] += f64::from(s.weight);
-        scratch.hist_rows[b] += 1;
-        touched[b / 64] |= 1 << (b % 64);
-    }
-    let missing_bin = MISSING_BIN as usize;
-    let n_bins = edges.len() + 1;
-    // The bins with rows, in increasing order, missing excluded.
-    let mut order = std::mem::take(&mut scratch.touched);
-    order.clear();
-    for (word, &mask) in touched.iter().enumerate() {
-        let mut m = mask;
-        while m != 0 {
-            let b = word * 64 + m.trailing_zeros() as usize;
-            m &= m - 1;
-            if b < n_bins {
-                order.push(b as u8);
-            }
-        }
-    }
-    scratch.missing.clear();
-    scratch.present.clear();
-    let w = &scratch.hist[missing_bin * k..(missing_bin + 1) * k];
-    scratch.missing.weights.copy_from_slice(w);
-    scratch.missing.total = w.iter().sum();
-    scratch.missing.rows = scratch.hist_rows[missing_bin] as usize;
-    // Empty bins add nothing, so summing the touched ones in order gives
-    // the same sums as summing every bin.
-    for &b in &order {
-        let b = b as usize;
-        for (a, x) in scratch
-            .present
-            .weights
-            .iter_mut()
-            .zip(&scratch.hist[b * k..])
-        {
-            *a += x;
-        }
-        scratch.present.rows += scratch.hist_rows[b] as usize;
-    }
-    scratch.present.total = scratch.present.weights.iter().sum();
-    // Cut after every non-empty bin below the last one, at its upper edge.
-    let below_last = order.split_last().map_or(&[][..], |(_, rest)| rest);
-    let scan = if criterion == Criterion::Gini && scratch.missing.rows == 0 {
-        gini_cuts_without_missing(scratch, min_leaf, feature, edges, below_last)
-    } else {
-        let mut scanner = CutScanner::new(
-            criterion,
-            min_leaf,
-            feature,
-            &scratch.present,
-            &scratch.missing,
-            &mut scratch.sides,
-        );
-        for &b in below_last {
-            let b = b as usize;
-            scanner.push_group(
-                &scratch.hist[b * k..(b + 1) * k],
-                scratch.hist_rows[b] as usize,
-            );
-            scanner.cut(edges[b]);
-        }
-        scanner.finish()
-    };
-    for &b in order.iter().chain(std::iter::once(&MISSING_BIN)) {
-        let b = b as usize;
-        scratch.hist[b * k..(b + 1) * k].fill(0.0);
-        scratch.hist_rows[b] = 0;
-    }
-    scratch.touched = order;
-    scan
-}
-
-/// The histogram's cut loop in its most common case, Gini with no missing
-/// value at the node, without [`CutScanner`]'s per-cut dispatch on the
-/// criterion and the missing values' side. The sums are the scanner's, in
-/// its order, and ties go to the first cut as there: the same split, at
-/// about half the cost of the general loop, the largest single cost of
-/// training after the histogram itself.
-fn gini_cuts_without_missing(
-    scratch: &mut Scratch,
-    min_leaf: usize,
-    feature: u32,
-    edges: &[f32],
-    cut_bins: &[u8],
-) -> Scan {
-    let k = scratch.n_classes;
-    let present = &scratch.present;
-    let [below, left] = &mut scratch.sides;
-    below.clear();
-    let mut best: Option<(f64, usize)> = None;
-    for &b in cut_bins {
-        let b = b as usize;
-        let group = &scratch.hist[b * k..(b + 1) * k];
-        for (a, x) in below.weights.iter_mut().zip(group) {
-            *a += x;
-        }
-        below.total += group.iter().sum::<f64>();
-        below.rows += scratch.hist_rows[b] as usize;
-        let (lr, wl) = (below.rows, below.total);
-        let (rr, wr) = (present.rows - below.rows, present.total - below.total);
-        if lr < min_leaf || rr < min_leaf || wl <= 0.0 || wr <= 0.0 {
-            continue;
-        }
-        let (mut sl, mut sr) = (0.0, 0.0);
-        for (&l, &p) in below.weights.iter().zip(&present.weights) {
-            let r = p - l;
-            sl += l * l;
-            sr += r * r;
-        }
-        let proxy = sl / wl + sr / wr;
-        if best.is_some_and(|(p, _)| proxy <= p) {
-            continue;
-        }
-        best = Some((proxy, b));
-        left.weights.copy_from_slice(&below.weights);
-        left.total = wl;
-        left.rows = lr;
-    }
-    match best {
-        Some((proxy, b)) => Scan::Found(Split {
-            feature,
-            threshold: edges[b],
-            // No missing value here: send future ones to the larger side.
-            missing_left: left.rows >= present.rows - left.rows,
-            proxy,
-            left: left.clone(),
-        }),
-        None if cut_bins.is_empty() => Scan::Constant,
-        None => Scan::NoValidCut,
     }
 }
 
@@ -621,16 +438,21 @@ mod tests {
             .iter()
             .map(|&x| crate::binning::bin_of(&edges, x))
             .collect();
-        let Scan::Found(h) = scan_histogram(
-            &mut scratch,
+        let mut scans = Vec::new();
+        crate::histogram::Histograms::new(2).scan(
+            &ClassStats::of(&s, 2),
             Criterion::Gini,
             1,
-            0,
-            NodeBins::new(&bins, 1, 0),
-            &edges,
+            &[0],
+            crate::binned_rows::NodeCodes {
+                codes: &bins,
+                stride: 1,
+            },
+            &[edges],
             &s,
-        )
-        else {
+            &mut scans,
+        );
+        let [Scan::Found(h)] = &scans[..] else {
             panic!("expected a split");
         };
         assert_eq!((h.threshold, h.proxy), (split.threshold, split.proxy));

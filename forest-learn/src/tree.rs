@@ -6,11 +6,11 @@ use forest_core::{Forest, ForestParts, ModelError};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::binning::{bin_of, BinnedTable, MISSING_BIN};
+use crate::binning::{bin_of, BinnedTable};
 use crate::params::{Criterion, ForestParams};
-use crate::split::{
-    scan_histogram, scan_sorted, ClassStats, NodeBins, Sample, Scan, Scratch, Split,
-};
+use crate::binned_rows::BinnedRows;
+use crate::histogram::Histograms;
+use crate::split::{scan_sorted, ClassStats, Sample, Scan, Scratch, Split};
 
 /// The data a tree is grown from, shared by all trees of a forest.
 pub struct TrainView<'a> {
@@ -29,6 +29,10 @@ pub struct GrownTree {
 
 struct Pending {
     node: usize,
+    /// The node's class weights: the root's counted, a child's taken from
+    /// its parent's split (exact, the weights being whole bootstrap counts
+    /// unless class weights are set, and deterministic either way).
+    stats: ClassStats,
     start: usize,
     end: usize,
     depth: usize,
@@ -55,25 +59,25 @@ pub fn grow_tree(
     let mut importance = vec![0.0; n_features];
     let mut features: Vec<u32> = (0..n_features as u32).collect();
     let mut scratch = Scratch::new(k);
+    let mut histograms = Histograms::new(k);
+    let mut scans = Vec::with_capacity(mtry);
     // Each sample's bins, row-major and in sample order, for as long as
     // nodes are large enough to use histograms.
-    let mut codes = if samples.len() >= params.histogram_min_rows {
-        gather_codes(view.binned, &samples)
-    } else {
-        Vec::new()
-    };
+    let mut binned_rows = (samples.len() >= params.histogram_min_rows)
+        .then(|| BinnedRows::gather(view.binned, &samples));
 
     push_leaf(&mut parts, k);
     let mut root_weight = 0.0;
     let mut stack = vec![Pending {
         node: 0,
+        stats: ClassStats::of(&samples, k),
         start: 0,
         end: samples.len(),
         depth: 0,
     }];
     while let Some(p) = stack.pop() {
         let rows = &samples[p.start..p.end];
-        let stats = ClassStats::of(rows, k);
+        let stats = p.stats;
         if p.node == 0 {
             root_weight = stats.total;
         }
@@ -97,47 +101,48 @@ pub fn grow_tree(
         }
 
         // Draw features without replacement until `mtry` non-constant ones
-        // have been scanned, as scikit-learn's best splitter does.
+        // have been scanned, as scikit-learn's best splitter does. Each
+        // round draws as many as are still wanted and scans them together
+        // (one pass over the node for up to four histograms): the draws and
+        // the features scanned are those of drawing one at a time.
         let mut best: Option<Split> = None;
         let mut visited = 0;
         let mut drawn = 0;
         while visited < mtry && drawn < n_features {
-            let j = rng.random_range(drawn..n_features);
-            features.swap(drawn, j);
-            let f = features[drawn];
-            drawn += 1;
-            let fi = f as usize;
-            let scan = if binned {
-                scan_histogram(
-                    &mut scratch,
+            let first = drawn;
+            while drawn < n_features && drawn - first < mtry - visited {
+                let j = rng.random_range(drawn..n_features);
+                features.swap(drawn, j);
+                drawn += 1;
+            }
+            let batch = &features[first..drawn];
+            scans.clear();
+            if let Some(binned_rows) = binned_rows.as_ref().filter(|_| binned) {
+                histograms.scan(
+                    &stats,
                     criterion,
                     min_leaf,
-                    f,
-                    NodeBins::new(
-                        &codes[p.start * n_features..p.end * n_features],
-                        n_features,
-                        fi,
-                    ),
-                    &view.binned.edges[fi],
+                    batch,
+                    binned_rows.node(p.start..p.end),
+                    &view.binned.edges,
                     rows,
-                )
+                    &mut scans,
+                );
             } else {
-                scan_sorted(
-                    &mut scratch,
-                    criterion,
-                    min_leaf,
-                    f,
-                    &view.columns[fi],
-                    rows,
-                )
-            };
-            match scan {
-                Scan::Constant => {}
-                Scan::NoValidCut => visited += 1,
-                Scan::Found(split) => {
-                    visited += 1;
-                    if best.as_ref().is_none_or(|b| split.beats(b)) {
-                        best = Some(split);
+                scans.extend(batch.iter().map(|&f| {
+                    let column = &view.columns[f as usize];
+                    scan_sorted(&mut scratch, criterion, min_leaf, f, column, rows)
+                }));
+            }
+            for scan in scans.drain(..) {
+                match scan {
+                    Scan::Constant => {}
+                    Scan::NoValidCut => visited += 1,
+                    Scan::Found(split) => {
+                        visited += 1;
+                        if best.as_ref().is_none_or(|b| split.beats(b)) {
+                            best = Some(split);
+                        }
                     }
                 }
             }
@@ -145,27 +150,22 @@ pub fn grow_tree(
         let Some(split) = best else { continue };
 
         let fi = split.feature as usize;
-        let node_samples = &mut samples[p.start..p.end];
-        let n_left = if binned {
+        let n_left = match binned_rows.as_mut().filter(|_| binned) {
             // A histogram split's threshold is a bin edge, so "bin <= b"
             // sends each row where "x <= threshold" does.
-            let b = bin_of(&view.binned.edges[fi], split.threshold);
-            let node_codes = &mut codes[p.start * n_features..p.end * n_features];
-            partition_binned(
-                node_samples,
-                node_codes,
-                n_features,
+            Some(binned_rows) => binned_rows.partition(
+                &mut samples,
+                p.start..p.end,
                 fi,
-                b,
+                bin_of(&view.binned.edges[fi], split.threshold),
                 split.missing_left,
-            )
-        } else {
-            partition(
-                node_samples,
+            ),
+            None => partition(
+                &mut samples[p.start..p.end],
                 &view.columns[fi],
                 split.threshold,
                 split.missing_left,
-            )
+            ),
         };
         debug_assert_eq!(n_left, split.left.rows);
         let right = right_of(&stats, &split.left);
@@ -183,12 +183,14 @@ pub fn grow_tree(
         let mid = p.start + n_left;
         stack.push(Pending {
             node: left + 1,
+            stats: right,
             start: mid,
             end: p.end,
             depth: p.depth + 1,
         });
         stack.push(Pending {
             node: left,
+            stats: split.left,
             start: p.start,
             end: mid,
             depth: p.depth + 1,
@@ -228,51 +230,6 @@ fn push_leaf(parts: &mut ForestParts, k: usize) {
     parts.left.push(index);
     parts.missing_left.push(1);
     parts.values.extend(std::iter::repeat_n(0.0, k));
-}
-
-/// Each sample's bins for every feature, row-major: `width` bytes a sample.
-fn gather_codes(binned: &BinnedTable, samples: &[Sample]) -> Vec<u8> {
-    let mut codes = Vec::with_capacity(samples.len() * binned.bins.len());
-    for s in samples {
-        codes.extend(binned.bins.iter().map(|column| column[s.row as usize]));
-    }
-    codes
-}
-
-/// [`partition`] on bins: moves the samples whose bin of `feature` is at
-/// most `bin` (or missing, when missing goes left) to the front, their bins
-/// with them. The same rows move the same way as the raw-value partition
-/// on the bin's edge, so the two give the same sample order.
-fn partition_binned(
-    samples: &mut [Sample],
-    codes: &mut [u8],
-    width: usize,
-    feature: usize,
-    bin: u8,
-    missing_left: bool,
-) -> usize {
-    let goes_left = |code: u8| {
-        if code == MISSING_BIN {
-            missing_left
-        } else {
-            code <= bin
-        }
-    };
-    let mut i = 0;
-    let mut j = samples.len();
-    while i < j {
-        if goes_left(codes[i * width + feature]) {
-            i += 1;
-        } else {
-            j -= 1;
-            if i < j {
-                samples.swap(i, j);
-                let (head, tail) = codes.split_at_mut(j * width);
-                head[i * width..(i + 1) * width].swap_with_slice(&mut tail[..width]);
-            }
-        }
-    }
-    i
 }
 
 /// Moves the rows that go left to the front; returns how many there are.
