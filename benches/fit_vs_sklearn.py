@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Fit time, accuracy and peak memory of forest-train against scikit-learn's
-RandomForestClassifier, run side by side on the same CSV files with the same
-hyper-parameters and the same number of threads.
+RandomForestClassifier and scikit-learn-intelex's (oneDAL), run side by
+side on the same CSV files with the same hyper-parameters, at 1 and at 2
+threads.
 
 Run through fit_vs_sklearn.sh, which builds forest-train in release mode
-first. Each fit runs in its own child process under GNU time, so its peak
-resident memory is its own. Fit time is what each trainer reports for the
-fit alone (CSV parsing excluded on both sides); wall time includes it.
+and puts the Python peers in a venv first. Each fit runs in its own child
+process under GNU time, so its peak resident memory is its own. Fit time is
+what each trainer reports for the fit alone (CSV parsing excluded on every
+side); wall time includes it. Ratios are fit times against ours from the
+same run (above 1: the peer is slower).
 
 Tables:
   synthetic  make_classification(n_samples=ROWS, n_features=20,
@@ -82,36 +85,34 @@ def make_dunnhumby(out):
     return train, test
 
 
-SKLEARN_CHILD = r"""
+PYTHON_CHILD = r"""
 import sys, time, json, csv
 import numpy as np
-from sklearn.ensemble import RandomForestClassifier
 from sklearn.preprocessing import OrdinalEncoder
-train, test, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+library, train, test, params = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+if library == "scikit-learn-intelex":
+    from sklearnex.ensemble import RandomForestClassifier
+else:
+    from sklearn.ensemble import RandomForestClassifier
+import pyarrow.csv
+# pyarrow's reader: fast and light, so that peak memory is the trainer's,
+# not a loader's (Python lists of 16 million strings took 2.4 GB).
 def load(path):
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    header, body = rows[0], rows[1:]
-    cols = list(zip(*body))
-    return header, [list(c) for c in cols[:-1]], np.array(cols[-1])
-_, Xtr_cols, ytr = load(train)
-_, Xte_cols, yte = load(test)
+    table = pyarrow.csv.read_csv(path)
+    columns = [table.column(i).to_numpy() for i in range(table.num_columns)]
+    return columns[:-1], columns[-1]
+Xtr_cols, ytr = load(train)
+Xte_cols, yte = load(test)
 # Numeric columns as float32; text columns ordinal-encoded (unseen -> -1),
 # which is what forest-train does with categorical columns too.
-def is_num(col):
-    try:
-        [float(v) for v in col[:1000]]
-        return True
-    except ValueError:
-        return False
 Xtr, Xte = [], []
 for a, b in zip(Xtr_cols, Xte_cols):
-    if is_num(a):
-        Xtr.append(np.array(a, dtype=np.float32)); Xte.append(np.array(b, dtype=np.float32))
+    if a.dtype.kind in "iuf":
+        Xtr.append(a.astype(np.float32)); Xte.append(b.astype(np.float32))
     else:
         enc = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
-        Xtr.append(enc.fit_transform(np.array(a).reshape(-1, 1)).ravel().astype(np.float32))
-        Xte.append(enc.transform(np.array(b).reshape(-1, 1)).ravel().astype(np.float32))
+        Xtr.append(enc.fit_transform(a.astype(str).reshape(-1, 1)).ravel().astype(np.float32))
+        Xte.append(enc.transform(b.astype(str).reshape(-1, 1)).ravel().astype(np.float32))
 Xtr, Xte = np.column_stack(Xtr), np.column_stack(Xte)
 t = time.time()
 model = RandomForestClassifier(**params).fit(Xtr, ytr)
@@ -120,13 +121,20 @@ print(json.dumps({"fit_seconds": fit, "accuracy": float((model.predict(Xte) == y
 """
 
 
-def run_pair(name, train, test, trees, threads, extra):
-    sk_params = {"n_estimators": trees, "n_jobs": threads, "random_state": 0, **extra}
-    out, sk_wall, sk_peak = measured([sys.executable, "-c", SKLEARN_CHILD, train, test,
-                                      json.dumps(sk_params)])
-    sk = json.loads(out.strip().splitlines()[-1])
+PEERS = ["scikit-learn-intelex", "scikit-learn"]
 
-    model = f"{os.path.dirname(train)}/{name}.forest"
+
+def run_python(library, train, test, trees, threads, extra):
+    params = {"n_estimators": trees, "n_jobs": threads, "random_state": 0, **extra}
+    out, wall, peak = measured([sys.executable, "-c", PYTHON_CHILD, library, train, test,
+                                json.dumps(params)])
+    r = json.loads(out.strip().splitlines()[-1])
+    return {"fit_seconds": round(r["fit_seconds"], 2), "wall_seconds": round(wall, 2),
+            "peak_mib": round(peak), "accuracy": round(r["accuracy"], 4)}
+
+
+def run_ours(name, train, test, trees, threads, extra):
+    model = f"{os.path.dirname(train)}/{name}.{threads}.forest"
     cmd = [os.path.join(ROOT, "target", "release", "forest-train"), "fit", "--data", train,
            "--label", "label", "--out", model, "--trees", str(trees), "--threads", str(threads),
            "--no-oob"]
@@ -134,51 +142,69 @@ def run_pair(name, train, test, trees, threads, extra):
         cmd += ["--max-depth", str(extra["max_depth"])]
     if "min_samples_leaf" in extra:
         cmd += ["--min-samples-leaf", str(extra["min_samples_leaf"])]
-    out, ours_wall, ours_peak = measured(cmd)
-    ours_fit = float(re.search(r"in ([0-9.]+) s", out).group(1))
+    out, wall, peak = measured(cmd)
+    fit = float(re.search(r"in ([0-9.]+) s", out).group(1))
     ev, _, _ = measured([cmd[0], "eval", "--model", model, "--data", test, "--json"])
-    ours_acc = json.loads(ev)["accuracy"]
-    return {
-        "table": name, "trees": trees, "threads": threads, "params": extra,
-        "sklearn": {"fit_seconds": round(sk["fit_seconds"], 2), "wall_seconds": round(sk_wall, 2),
-                    "peak_mib": round(sk_peak), "accuracy": round(sk["accuracy"], 4)},
-        "forest_train": {"fit_seconds": round(ours_fit, 2), "wall_seconds": round(ours_wall, 2),
-                         "peak_mib": round(ours_peak), "accuracy": round(ours_acc, 4)},
-        "speedup_fit": round(sk["fit_seconds"] / ours_fit, 2),
-        "accuracy_delta_points": round(100 * (ours_acc - sk["accuracy"]), 2),
-    }
+    return {"fit_seconds": round(fit, 2), "wall_seconds": round(wall, 2),
+            "peak_mib": round(peak), "accuracy": round(json.loads(ev)["accuracy"], 4)}
+
+
+def run_table(name, train, test, trees, threads_list, extra):
+    """Every trainer at every thread count on one table."""
+    rows = []
+    for threads in threads_list:
+        print(f"  {name}, {threads} thread(s): forest-train ...", file=sys.stderr, flush=True)
+        ours = run_ours(name, train, test, trees, threads, extra)
+        rows.append({"table": name, "trainer": "forest-train", "threads": threads, **ours,
+                     "vs_ours": 1.0})
+        for library in PEERS:
+            print(f"  {name}, {threads} thread(s): {library} ...", file=sys.stderr, flush=True)
+            r = run_python(library, train, test, trees, threads, extra)
+            rows.append({"table": name, "trainer": library, "threads": threads, **r,
+                         "vs_ours": round(r["fit_seconds"] / ours["fit_seconds"], 2)})
+        for r in rows[-1 - len(PEERS):]:
+            print(json.dumps(r), file=sys.stderr)
+    return rows
+
+
+def versions():
+    import numpy
+    import sklearn
+    import sklearnex
+    import pyarrow
+    return {"numpy": numpy.__version__, "scikit-learn": sklearn.__version__,
+            "scikit-learn-intelex": sklearnex.__version__, "pyarrow": pyarrow.__version__}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--trees", type=int, default=100)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", default="1,2",
+                    help="comma-separated thread counts (default 1,2)")
     ap.add_argument("--work", default=os.path.join(ROOT, "target", "bench-data"))
     ap.add_argument("--out", default=os.path.join(ROOT, "target", "bench-fit.json"))
     ap.add_argument("--skip-synthetic", action="store_true")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
+    threads_list = [int(t) for t in args.threads.split(",")]
     results = []
     if not args.skip_synthetic:
         print(f"making the {args.rows}-row synthetic table ...", file=sys.stderr)
         tr, te = make_synthetic(args.rows, args.work)
-        print("fitting both on it ...", file=sys.stderr)
-        results.append(run_pair("synthetic", tr, te, args.trees, args.threads, {}))
-        print(json.dumps(results[-1]), file=sys.stderr)
+        results += run_table("synthetic", tr, te, args.trees, threads_list, {})
     if os.path.exists(DUNNHUMBY):
         tr, te = make_dunnhumby(args.work)
-        results.append(run_pair("dunnhumby", tr, te, args.trees, args.threads, {}))
-        print(json.dumps(results[-1]), file=sys.stderr)
+        results += run_table("dunnhumby", tr, te, args.trees, threads_list, {})
     with open(args.out, "w") as f:
-        json.dump(results, f, indent=1)
-    print(f"{'table':<10} {'ours fit s':>10} {'sk fit s':>9} {'speedup':>8} "
-          f"{'ours acc':>9} {'sk acc':>7} {'ours MiB':>9} {'sk MiB':>7}")
+        json.dump({"versions": versions(), "rows": args.rows, "trees": args.trees,
+                   "results": results}, f, indent=1)
+    print(f"peers: {versions()}; {args.trees} trees; vs ours: the peer's fit time / ours")
+    print(f"{'table':<10} {'trainer':<21} {'threads':>7} {'fit s':>8} {'vs ours':>8} "
+          f"{'accuracy':>9} {'peak MiB':>9}")
     for r in results:
-        o, s = r["forest_train"], r["sklearn"]
-        print(f"{r['table']:<10} {o['fit_seconds']:>10} {s['fit_seconds']:>9} {r['speedup_fit']:>7}x "
-              f"{o['accuracy']:>9} {s['accuracy']:>7} {o['peak_mib']:>9} {s['peak_mib']:>7}")
-
+        print(f"{r['table']:<10} {r['trainer']:<21} {r['threads']:>7} {r['fit_seconds']:>8} "
+              f"{r['vs_ours']:>7}x {r['accuracy']:>9} {r['peak_mib']:>9}")
 
 if __name__ == "__main__":
     main()

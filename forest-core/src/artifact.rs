@@ -152,64 +152,85 @@ fn encode_as(model: &Model, version: u16) -> Vec<u8> {
     // Serialising plain structs, strings, numbers and `serde_json::Value`
     // (whose map keys are strings) into memory has no failure path.
     let meta = serde_json::to_vec(&model.meta).expect("metadata serialises to JSON");
-    let bodies: [Vec<u8>; 7] = [
-        meta,
-        u32_bytes(f.tree_offsets()),
-        u32_bytes(f.feature()),
-        f32_bytes(f.threshold()),
-        u32_bytes(f.left()),
-        f.missing_left().to_vec(),
-        f32_bytes(f.values()),
+    let bodies = [
+        Body::Bytes(&meta),
+        Body::U32(f.tree_offsets()),
+        Body::U32(f.feature()),
+        Body::F32(f.threshold()),
+        Body::U32(f.left()),
+        Body::Bytes(f.missing_left()),
+        Body::F32(f.values()),
     ];
 
+    let head_len = HEADER_LEN + SECTIONS.len() * entry_len;
     let mut offsets = [0usize; 7];
-    let mut end = HEADER_LEN + SECTIONS.len() * entry_len;
+    let mut end = head_len;
     for (offset, body) in offsets.iter_mut().zip(&bodies) {
         *offset = align_up(end);
         end = *offset + body.len();
     }
 
+    // The bodies go straight into the file, which is allocated once: a
+    // large forest is in memory twice while it is written (the model and
+    // its bytes), not four times. The header and table follow, once the
+    // bodies' CRCs can be read off the file.
     let mut out = Vec::with_capacity(end);
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&version.to_le_bytes());
-    out.extend_from_slice(&(SECTIONS.len() as u16).to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend_from_slice(&(end as u64).to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes()); // checksum, filled in below
-    out.extend_from_slice(&0u32.to_le_bytes());
-    for ((tag, elem), (offset, body)) in SECTIONS.iter().zip(offsets.iter().zip(&bodies)) {
-        out.extend_from_slice(*tag);
-        out.extend_from_slice(&(*elem as u32).to_le_bytes());
-        out.extend_from_slice(&(*offset as u64).to_le_bytes());
-        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-        if per_section_crc {
-            out.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
-            out.extend_from_slice(&0u32.to_le_bytes());
-        }
-    }
-    if per_section_crc {
-        let crc = checksum(&out);
-        out[CHECKSUM_AT..CHECKSUM_AT + 4].copy_from_slice(&crc.to_le_bytes());
-    }
     for (offset, body) in offsets.iter().zip(&bodies) {
         out.resize(*offset, 0);
-        out.extend_from_slice(body);
+        body.write_to(&mut out);
     }
-    if !per_section_crc {
-        let crc = checksum(&out);
-        out[CHECKSUM_AT..CHECKSUM_AT + 4].copy_from_slice(&crc.to_le_bytes());
+    let mut head = Vec::with_capacity(head_len);
+    head.extend_from_slice(&MAGIC);
+    head.extend_from_slice(&version.to_le_bytes());
+    head.extend_from_slice(&(SECTIONS.len() as u16).to_le_bytes());
+    head.extend_from_slice(&0u32.to_le_bytes());
+    head.extend_from_slice(&(end as u64).to_le_bytes());
+    head.extend_from_slice(&0u32.to_le_bytes()); // checksum, filled in below
+    head.extend_from_slice(&0u32.to_le_bytes());
+    for ((tag, elem), (offset, body)) in SECTIONS.iter().zip(offsets.iter().zip(&bodies)) {
+        head.extend_from_slice(*tag);
+        head.extend_from_slice(&(*elem as u32).to_le_bytes());
+        head.extend_from_slice(&(*offset as u64).to_le_bytes());
+        head.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        if per_section_crc {
+            let crc = crc32fast::hash(&out[*offset..*offset + body.len()]);
+            head.extend_from_slice(&crc.to_le_bytes());
+            head.extend_from_slice(&0u32.to_le_bytes());
+        }
     }
+    out[..head_len].copy_from_slice(&head);
+    // Version 3 checks the header and table; older versions the whole file.
+    let checked = if per_section_crc { head_len } else { end };
+    let crc = checksum(&out[..checked]);
+    out[CHECKSUM_AT..CHECKSUM_AT + 4].copy_from_slice(&crc.to_le_bytes());
     out
 }
 
-fn u32_bytes(xs: &[u32]) -> Vec<u8> {
-    xs.iter().flat_map(|x| x.to_le_bytes()).collect()
+/// A section's contents, written little-endian.
+enum Body<'a> {
+    Bytes(&'a [u8]),
+    U32(&'a [u32]),
+    /// Through the bit pattern, not the value, so that `-0.0`, subnormals
+    /// and infinities come back exactly as the trainer chose them.
+    F32(&'a [f32]),
 }
 
-/// Goes through the bit pattern, not the value, so that `-0.0`, subnormals
-/// and infinities come back exactly as the trainer chose them.
-fn f32_bytes(xs: &[f32]) -> Vec<u8> {
-    xs.iter().flat_map(|x| x.to_bits().to_le_bytes()).collect()
+impl Body<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Body::Bytes(b) => b.len(),
+            Body::U32(xs) => xs.len() * 4,
+            Body::F32(xs) => xs.len() * 4,
+        }
+    }
+
+    fn write_to(&self, out: &mut Vec<u8>) {
+        match self {
+            Body::Bytes(b) => out.extend_from_slice(b),
+            Body::U32(xs) => out.extend(xs.iter().flat_map(|x| x.to_le_bytes())),
+            Body::F32(xs) => out.extend(xs.iter().flat_map(|x| x.to_bits().to_le_bytes())),
+        }
+    }
 }
 
 /// CRC-32 (IEEE) over `bytes` (the header and table in version 3, the

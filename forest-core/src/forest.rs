@@ -190,12 +190,21 @@ impl Forest {
         let first = forests
             .first()
             .ok_or_else(|| ModelError::Invalid("no forest to join".into()))?;
+        // Sized once: grown by doubling, the arrays would hold up to twice
+        // the forest at the moment memory peaks.
+        let nodes: usize = forests.iter().map(|f| f.feature.len()).sum();
+        let trees: usize = forests.iter().map(|f| f.tree_offsets.len() - 1).sum();
         let mut parts = ForestParts {
             n_features: first.n_features,
             n_classes: first.n_classes,
-            tree_offsets: vec![0],
-            ..ForestParts::default()
+            tree_offsets: Vec::with_capacity(trees + 1),
+            feature: Vec::with_capacity(nodes),
+            threshold: Vec::with_capacity(nodes),
+            left: Vec::with_capacity(nodes),
+            missing_left: Vec::with_capacity(nodes),
+            values: Vec::with_capacity(nodes * first.n_classes),
         };
+        parts.tree_offsets.push(0);
         for forest in forests {
             if forest.ensemble != first.ensemble {
                 return Err(ModelError::Invalid(

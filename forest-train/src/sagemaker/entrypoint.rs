@@ -149,7 +149,11 @@ pub fn parse_hyperparameters(json: &serde_json::Value) -> Result<Hyperparameters
             "oob_score" => oob_given = Some(parse_bool(&key, &s)?),
             "seed" | "random_state" => p.seed = parse_num(&key, &s)?,
             "max_bins" => p.max_bins = parse_num(&key, &s)?,
-            "histogram_min_rows" => p.histogram_min_rows = parse_num(&key, &s)?,
+            "histogram_min_rows" => {
+                p.histogram_min_rows = s
+                    .parse()
+                    .map_err(|e| format!("hyper-parameter {key}: {e}"))?
+            }
             "train_split" => hp.train_split = Split::parse(&s)?,
             "validation_split" => hp.validation_split = Split::parse(&s)?,
             "threads" => {

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use forest_core::splitmix::SplitMix64;
 use forest_core::{artifact, FeatureDef, FeatureSpec};
-use forest_learn::{fit, ClassWeight, Dataset, ForestParams, MaxSamples};
+use forest_learn::{fit, ClassWeight, Dataset, ForestParams, HistogramMinRows, MaxSamples};
 
 const ROWS: usize = 5_000;
 
@@ -71,7 +71,7 @@ fn params(seed: u64) -> ForestParams {
     ForestParams {
         n_trees: 20,
         seed,
-        histogram_min_rows: 256,
+        histogram_min_rows: HistogramMinRows::Rows(256),
         ..ForestParams::default()
     }
 }
@@ -126,7 +126,7 @@ fn the_histogram_path_is_exercised() {
     let data = synthetic();
     let hist = artifact_with_threads(&data, &params(7), 2);
     let exact = ForestParams {
-        histogram_min_rows: usize::MAX,
+        histogram_min_rows: HistogramMinRows::Rows(usize::MAX),
         ..params(7)
     };
     let exact = artifact_with_threads(&data, &exact, 2);
