@@ -168,12 +168,9 @@ def run_table(name, train, test, trees, threads_list, extra):
 
 
 def versions():
-    import numpy
-    import sklearn
-    import sklearnex
-    import pyarrow
-    return {"numpy": numpy.__version__, "scikit-learn": sklearn.__version__,
-            "scikit-learn-intelex": sklearnex.__version__, "pyarrow": pyarrow.__version__}
+    from importlib.metadata import version
+    return {name: version(name) for name in
+            ("numpy", "scikit-learn", "scikit-learn-intelex", "pyarrow")}
 
 
 def main():

@@ -144,9 +144,14 @@ pub fn v2_infer(data: &[u8]) {
 }
 
 /// The ETL's raw CSV parser: any bytes give lines and rejects that add up
-/// to the rows read, each reject naming its line, never a panic.
+/// to the rows read, each reject naming its line, the same whether the
+/// file is parsed in one pass or in pieces; never a panic.
 pub fn csv_file(data: &[u8]) {
-    let parsed = forest_train::etl::raw::parse_raw("fuzz.csv", data);
+    use forest_train::etl::raw::parse_raw_in_chunks;
+    let parsed = parse_raw_in_chunks("fuzz.csv", data, usize::MAX);
+    // Cut into pieces of a few records and parsed in parallel, the file
+    // reads the same as in one pass.
+    assert_eq!(parse_raw_in_chunks("fuzz.csv", data, 16), parsed);
     assert_eq!(
         parsed.input_rows,
         (parsed.lines.len() + parsed.rejects.len()) as u64

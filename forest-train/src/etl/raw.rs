@@ -113,7 +113,7 @@ pub struct Reject {
 }
 
 /// The outcome of parsing one raw file.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct ParsedFile {
     /// The data lines that parsed, in file order.
     pub lines: Vec<Line>,
@@ -126,16 +126,27 @@ pub struct ParsedFile {
     pub input_rows: u64,
 }
 
+/// Files are cut into pieces of about this size, parsed in parallel: one
+/// week's file then keeps every core busy.
+const CHUNK_BYTES: usize = 256 * 1024;
+
 /// Parses the bytes of one raw weekly file named `file`.
+///
+/// The body is cut at record boundaries into pieces of about
+/// [`CHUNK_BYTES`], parsed in parallel and joined in order: the same lines,
+/// rejects and line numbers as one pass over the file (a property test and
+/// the `csv_file` fuzz target hold it to that).
 pub fn parse_raw(file: &str, bytes: &[u8]) -> ParsedFile {
+    parse_raw_in_chunks(file, bytes, CHUNK_BYTES)
+}
+
+/// [`parse_raw`] with pieces of about `chunk_bytes` (at least one record
+/// each), for the tests that hold chunked parsing to one pass.
+pub fn parse_raw_in_chunks(file: &str, bytes: &[u8], chunk_bytes: usize) -> ParsedFile {
+    use rayon::prelude::*;
     let mut out = ParsedFile::default();
-    let mut reader = ReaderBuilder::new()
-        .has_headers(false)
-        // Ragged lines become rejects, not a failure of the whole file.
-        .flexible(true)
-        .from_reader(bytes);
+    let mut reader = raw_reader(bytes);
     let mut record = ByteRecord::new();
-    let mut counter = LineCounter::new();
     let header_problem = match reader.read_byte_record(&mut record) {
         Ok(false) => {
             out.problems.push(Reject {
@@ -149,17 +160,137 @@ pub fn parse_raw(file: &str, bytes: &[u8]) -> ParsedFile {
         Ok(true) => check_header(&record),
         Err(e) => Some(format!("unreadable header: {e}")),
     };
+    // Where the reader stands after the header: a fresh reader started
+    // here reads the same records.
+    let body = (reader.position().byte() as usize).min(bytes.len());
+    let pieces = record_aligned_pieces(bytes, body, chunk_bytes);
+    let parsed: Vec<ParsedFile> = pieces
+        .into_par_iter()
+        .map(|piece| parse_piece(file, bytes, piece, header_problem.as_deref()))
+        .collect();
+    for piece in parsed {
+        out.input_rows += piece.input_rows;
+        out.lines.extend(piece.lines);
+        out.rejects.extend(piece.rejects);
+        out.problems.extend(piece.problems);
+    }
+    if let Some(problem) = &header_problem {
+        if out.input_rows == 0 {
+            out.problems.push(Reject {
+                file: file.into(),
+                line: 1,
+                reason: format!("file header: {problem}"),
+                raw: raw_text(&record),
+            });
+        }
+    }
+    out
+}
+
+/// How raw files are read: no header handling (the first record is checked
+/// by hand), and ragged lines become rejects, not a failure of the file.
+fn raw_reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
+    ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes)
+}
+
+/// A piece of the body: its byte range and the line count before it.
+struct Piece {
+    range: std::ops::Range<usize>,
+    counter: LineCounter,
+}
+
+/// Cuts `bytes[body..]` into pieces of about `chunk_bytes`, each ending
+/// where a record does. Where records end is decided by the CSV grammar
+/// the reader follows (a line break inside a quoted field does not end a
+/// record; a quote inside an unquoted field is a plain byte), walked once
+/// over the body; the line count at each cut is taken on the way.
+fn record_aligned_pieces(bytes: &[u8], body: usize, chunk_bytes: usize) -> Vec<Piece> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        StartField,
+        InField,
+        InQuoted,
+        QuoteInQuoted,
+    }
+    let mut pieces = Vec::new();
+    let mut counter = LineCounter::new();
+    counter.advance_to(bytes, body);
+    let mut start = body;
+    let mut state = State::StartField;
+    let mut i = body;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let ends_record = match (state, b) {
+            (State::InQuoted, b'"') => {
+                state = State::QuoteInQuoted;
+                false
+            }
+            (State::InQuoted, _) => false,
+            (State::StartField, b'"') => {
+                state = State::InQuoted;
+                false
+            }
+            (State::QuoteInQuoted, b'"') => {
+                state = State::InQuoted;
+                false
+            }
+            (_, b',') => {
+                state = State::StartField;
+                false
+            }
+            (_, b'\r' | b'\n') => {
+                state = State::StartField;
+                true
+            }
+            _ => {
+                state = State::InField;
+                false
+            }
+        };
+        i += 1;
+        if ends_record && i - start >= chunk_bytes {
+            // A "\r\n" stays whole.
+            if b == b'\r' && bytes.get(i) == Some(&b'\n') {
+                i += 1;
+            }
+            pieces.push(Piece {
+                range: start..i,
+                counter,
+            });
+            counter.advance_to(bytes, i);
+            start = i;
+        }
+    }
+    if start < bytes.len() || pieces.is_empty() {
+        pieces.push(Piece {
+            range: start..bytes.len(),
+            counter,
+        });
+    }
+    pieces
+}
+
+/// Parses the records of one piece of the body.
+fn parse_piece(file: &str, bytes: &[u8], piece: Piece, header_problem: Option<&str>) -> ParsedFile {
+    let mut out = ParsedFile::default();
+    let Piece { range, mut counter } = piece;
+    let mut reader = raw_reader(&bytes[range.clone()]);
+    let mut record = ByteRecord::new();
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
-                let line = counter.line_of(bytes, &record);
+                let start = range.start + record.position().map_or(0, |p| p.byte() as usize);
+                let line = counter.line_at(bytes, start);
                 // Blank lines are not rows.
                 if record.len() == 1 && record[0].is_empty() {
                     continue;
                 }
                 out.input_rows += 1;
-                let parsed = match &header_problem {
+                let parsed = match header_problem {
                     Some(problem) => Err(format!("file header: {problem}")),
                     None => parse_line(&record),
                 };
@@ -190,16 +321,6 @@ pub fn parse_raw(file: &str, bytes: &[u8]) -> ParsedFile {
             }
         }
     }
-    if let Some(problem) = &header_problem {
-        if out.input_rows == 0 {
-            out.problems.push(Reject {
-                file: file.into(),
-                line: 1,
-                reason: format!("file header: {problem}"),
-                raw: raw_text(&record),
-            });
-        }
-    }
     out
 }
 
@@ -210,6 +331,7 @@ pub fn parse_raw(file: &str, bytes: &[u8]) -> ParsedFile {
 /// `\r\n` or a lone `\r` (the csv crate's own count knows only `\n`,
 /// so records after a lone `\r` would share a number). Counted forward,
 /// record by record, so a file is scanned once.
+#[derive(Clone, Copy)]
 struct LineCounter {
     /// Bytes counted so far.
     at: usize,
@@ -229,15 +351,21 @@ impl LineCounter {
         }
     }
 
-    /// The 1-based line of the record: of its first byte that is not a
-    /// line terminator (blank lines before it are skipped by the reader).
-    fn line_of(&mut self, bytes: &[u8], record: &ByteRecord) -> u64 {
-        let mut start = record.position().map_or(0, |p| p.byte() as usize);
+    /// The 1-based line of the record starting at byte `start` of `bytes`:
+    /// of its first byte that is not a line terminator (blank lines before
+    /// it are skipped by the reader).
+    fn line_at(&mut self, bytes: &[u8], mut start: usize) -> u64 {
         while matches!(bytes.get(start), Some(b'\r' | b'\n')) {
             start += 1;
         }
-        let start = start.min(bytes.len()).max(self.at);
-        for &b in &bytes[self.at..start] {
+        self.advance_to(bytes, start);
+        self.lines + 1
+    }
+
+    /// Counts the line terminators up to byte `end` (not back).
+    fn advance_to(&mut self, bytes: &[u8], end: usize) {
+        let end = end.min(bytes.len()).max(self.at);
+        for &b in &bytes[self.at..end] {
             match b {
                 b'\n' if self.after_cr => {}
                 b'\n' | b'\r' => self.lines += 1,
@@ -245,8 +373,7 @@ impl LineCounter {
             }
             self.after_cr = b == b'\r';
         }
-        self.at = start;
-        self.lines + 1
+        self.at = end;
     }
 }
 
@@ -415,6 +542,68 @@ mod tests {
     const HEADER: &str = "SHOP_WEEK,SHOP_DATE,SHOP_WEEKDAY,SHOP_HOUR,QUANTITY,SPEND,PROD_CODE,PROD_CODE_10,PROD_CODE_20,PROD_CODE_30,PROD_CODE_40,CUST_CODE,CUST_PRICE_SENSITIVITY,CUST_LIFESTAGE,BASKET_ID,BASKET_SIZE,BASKET_PRICE_SENSITIVITY,BASKET_TYPE,BASKET_DOMINANT_MISSION,STORE_CODE,STORE_FORMAT,STORE_REGION";
     const GOOD: &str = "200607,20060413,5,20,1,1.03,PRD0900097,CL00001,DEP00001,G00001,D00001,CUST0000634693,LA,YF,9.94E+14,L,LA,Top Up,Fresh,STORE00001,LS,E02";
     const ANON: &str = "200607,20060416,1,14,1,0.98,PRD0900121,CL00063,DEP00019,G00007,,,,,9.94E+14,L,MM,Top Up,Grocery,STORE00001,LS,E02";
+
+    proptest::proptest! {
+        /// Cut into pieces (as small as one record) and parsed in
+        /// parallel, a file gives what one pass gives: the same lines,
+        /// rejects, problems and line numbers, whatever its quotes, commas
+        /// and line breaks (lone CR, CRLF, breaks inside quoted fields,
+        /// quotes inside unquoted ones).
+        #[test]
+        fn pieces_parse_like_one_pass(
+            header_ok in proptest::bool::ANY,
+            body in proptest::collection::vec(
+                proptest::prop_oneof![
+                    4 => proptest::strategy::Just(GOOD.to_string()),
+                    1 => proptest::strategy::Just(ANON.to_string()),
+                    3 => "[a1,\"\r\n ]{0,12}",
+                ],
+                0..40,
+            ),
+            breaks in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("\n"),
+                    proptest::strategy::Just("\r\n"),
+                    proptest::strategy::Just("\r"),
+                    proptest::strategy::Just(""),
+                ],
+                40,
+            ),
+            chunk in 1usize..64,
+        ) {
+            let mut text = if header_ok { HEADER.to_string() } else { "A,B".to_string() };
+            text.push('\n');
+            for (line, brk) in body.iter().zip(&breaks) {
+                text.push_str(line);
+                text.push_str(brk);
+            }
+            let whole = parse_raw_in_chunks("w.csv", text.as_bytes(), usize::MAX);
+            let pieces = parse_raw_in_chunks("w.csv", text.as_bytes(), chunk);
+            proptest::prop_assert_eq!(pieces, whole);
+        }
+    }
+
+    #[test]
+    fn pieces_cut_a_week_at_record_ends() {
+        let mut text = format!("{HEADER}\n");
+        for i in 0..1000 {
+            let quoted = GOOD.replace("Top Up", &format!("\"Top\r\nUp {i}\""));
+            text.push_str(if i % 3 == 0 { &quoted } else { GOOD });
+            text.push_str(if i % 2 == 0 { "\r\n" } else { "\n" });
+        }
+        let pieces = record_aligned_pieces(text.as_bytes(), HEADER.len() + 1, 4096);
+        assert!(pieces.len() > 10, "{} pieces", pieces.len());
+        let whole = parse_raw_in_chunks("w.csv", text.as_bytes(), usize::MAX);
+        assert_eq!(parse_raw_in_chunks("w.csv", text.as_bytes(), 4096), whole);
+        assert_eq!(whole.input_rows, 1000);
+        // Each line number is that of the record's first line: the quoted
+        // line break in every third record moves the next ones.
+        let mut numbers: Vec<u64> = (whole.lines.iter().map(|l| l.source_line))
+            .chain(whole.rejects.iter().map(|r| r.line))
+            .collect();
+        numbers.sort_unstable();
+        assert_eq!(&numbers[..4], &[2, 4, 5, 6]);
+    }
 
     #[test]
     fn parses_good_lines_with_crlf_and_gaps() {
