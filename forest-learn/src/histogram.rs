@@ -4,10 +4,9 @@
 //! A node's rows carry their bins beside them ([`NodeCodes`], kept by
 //! `crate::binned_rows`), so building a histogram reads the node in order. The features a node draws are
 //! counted together, up to [`BATCH`] in one pass over its rows, and each
-//! histogram is then cut after every non-empty bin by the same
-//! [`CutScanner`](crate::split::CutScanner) rules the sorted search uses
-//! (with a dispatch-free loop for the common case, Gini and no missing
-//! value). Only the bins a node touches are read and cleared, so a node of
+//! histogram is then cut after every non-empty bin by the same rules the
+//! sorted search uses ([`CutScanner`], or [`GiniCuts`] for the common case,
+//! Gini and no missing value). Only the bins a node touches are read and cleared, so a node of
 //! five rows costs five rows, not 256 bins: that is what lets histograms
 //! pay down to the leaves.
 //!
@@ -17,7 +16,7 @@
 use crate::binned_rows::NodeCodes;
 use crate::binning::MISSING_BIN;
 use crate::params::Criterion;
-use crate::split::{ClassStats, CutScanner, Sample, Scan, Split};
+use crate::split::{ClassStats, CutScanner, Cuts, GiniCuts, Sample, Scan};
 
 /// How many features one pass over a node's rows counts at most. Four
 /// histograms of three classes take 24 KiB, which stays in L1 beside the
@@ -171,21 +170,10 @@ impl Histograms {
         let below_last = order.split_last().map_or(&[][..], |(_, rest)| rest);
         let fast = criterion == Criterion::Gini && self.missing.rows == 0;
         let scan = if fast {
-            let [below, left] = &mut self.sides;
-            gini_cuts_without_missing(
-                hist,
-                hist_rows,
-                k,
-                &self.present,
-                below,
-                left,
-                min_leaf,
-                feature,
-                edges,
-                below_last,
-            )
+            let cuts = GiniCuts::new(min_leaf, feature, &self.present, &mut self.sides);
+            cut_bins(cuts, hist, hist_rows, k, edges, below_last, true)
         } else {
-            let mut scanner = CutScanner::new(
+            let cuts = CutScanner::new(
                 criterion,
                 min_leaf,
                 feature,
@@ -193,14 +181,9 @@ impl Histograms {
                 &self.missing,
                 &mut self.sides,
             );
-            for &b in below_last {
-                let b = b as usize;
-                scanner.push_group(&hist[b * k..(b + 1) * k], hist_rows[b] as usize);
-                scanner.cut(edges[b]);
-            }
-            scanner.finish()
+            cut_bins(cuts, hist, hist_rows, k, edges, below_last, false)
         };
-        // Back to all zeros. The fast loop cleared the bins it cut after,
+        // Back to all zeros. The fast path cleared the bins it cut after,
         // and the missing bin is empty when it runs.
         let (left_to_clear, missing) = if fast {
             (order.last().map_or(&[][..], std::slice::from_ref), None)
@@ -217,72 +200,32 @@ impl Histograms {
     }
 }
 
-/// The cut loop in its most common case, Gini with no missing value at the
-/// node, without [`CutScanner`]'s per-cut dispatch on the criterion and on
-/// the missing values' side. The sums are the scanner's, in its order, and
-/// ties go to the first cut as there: the same split at about half the cost.
-/// Each bin is cleared once read.
-#[allow(clippy::too_many_arguments)]
-fn gini_cuts_without_missing(
+/// Feeds the bins in `cut_bins` to `cuts`, cutting after each at its
+/// upper edge; with `clear`, each bin is zeroed once read (a loop of
+/// stores here, rather than a call to memset a bin later).
+#[inline(always)]
+fn cut_bins(
+    mut cuts: impl Cuts,
     hist: &mut [f64],
     hist_rows: &mut [u32],
     k: usize,
-    present: &ClassStats,
-    below: &mut ClassStats,
-    left: &mut ClassStats,
-    min_leaf: usize,
-    feature: u32,
     edges: &[f32],
     cut_bins: &[u8],
+    clear: bool,
 ) -> Scan {
-    below.clear();
-    let mut best: Option<(f64, usize)> = None;
     for &b in cut_bins {
         let b = b as usize;
         let group = &mut hist[b * k..(b + 1) * k];
-        for (a, x) in below.weights.iter_mut().zip(group.iter()) {
-            *a += x;
+        cuts.push_group(group, hist_rows[b] as usize);
+        if clear {
+            for x in group.iter_mut() {
+                *x = 0.0;
+            }
+            hist_rows[b] = 0;
         }
-        below.total += group.iter().sum::<f64>();
-        below.rows += hist_rows[b] as usize;
-        // Read for the last time: cleared here rather than by a call to
-        // memset a bin later.
-        for x in group.iter_mut() {
-            *x = 0.0;
-        }
-        hist_rows[b] = 0;
-        let (lr, wl) = (below.rows, below.total);
-        let (rr, wr) = (present.rows - below.rows, present.total - below.total);
-        if lr < min_leaf || rr < min_leaf || wl <= 0.0 || wr <= 0.0 {
-            continue;
-        }
-        let (mut sl, mut sr) = (0.0, 0.0);
-        for (&l, &p) in below.weights.iter().zip(&present.weights) {
-            let r = p - l;
-            sl += l * l;
-            sr += r * r;
-        }
-        let proxy = sl / wl + sr / wr;
-        if best.is_some_and(|(p, _)| proxy <= p) {
-            continue;
-        }
-        best = Some((proxy, b));
-        left.weights.copy_from_slice(&below.weights);
-        left.total = wl;
-        left.rows = lr;
+        cuts.cut(edges[b]);
     }
-    match best {
-        Some((proxy, b)) => Scan::Found(Split {
-            feature,
-            threshold: edges[b],
-            // No missing value here: send future ones to the larger side.
-            missing_left: left.rows >= present.rows - left.rows,
-            proxy,
-            left: left.clone(),
-        }),
-        None if cut_bins.is_empty() => Scan::Constant,
-        None => Scan::NoValidCut,
-    }
+    cuts.finish()
 }
 
 #[cfg(test)]
@@ -370,14 +313,8 @@ mod tests {
             // On feature 0 every value has its own bin, so the histogram
             // finds the exact search's cut, to the bit.
             let mut scratch = crate::split::Scratch::new(3);
-            let exact = crate::split::scan_sorted(
-                &mut scratch,
-                criterion,
-                2,
-                0,
-                &columns[0],
-                &samples,
-            );
+            let exact =
+                crate::split::scan_sorted(&mut scratch, criterion, 2, 0, &columns[0], &samples);
             assert_eq!(together[0], summary(&exact));
         }
     }

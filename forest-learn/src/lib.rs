@@ -66,7 +66,5 @@ mod tree;
 pub use dataset::Dataset;
 pub use importance::{permutation_importance, PermutationImportance};
 pub use merge::{merge, MergeError};
-pub use params::{
-    ClassWeight, Criterion, ForestParams, HistogramMinRows, MaxFeatures, MaxSamples,
-};
+pub use params::{ClassWeight, Criterion, ForestParams, HistogramMinRows, MaxFeatures, MaxSamples};
 pub use train::{fit, fit_trees, tree_seed, FitReport, Progress, TrainError};

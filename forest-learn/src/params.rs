@@ -378,7 +378,10 @@ mod tests {
         // In JSON as a model records it: a number, or the word.
         for (value, text) in [(auto, r#""auto""#), (HistogramMinRows::Rows(1024), "1024")] {
             assert_eq!(serde_json::to_string(&value).unwrap(), text);
-            assert_eq!(serde_json::from_str::<HistogramMinRows>(text).unwrap(), value);
+            assert_eq!(
+                serde_json::from_str::<HistogramMinRows>(text).unwrap(),
+                value
+            );
         }
         assert!(serde_json::from_str::<HistogramMinRows>(r#""many""#).is_err());
     }

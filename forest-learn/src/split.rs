@@ -164,14 +164,14 @@ impl<'a> CutScanner<'a> {
 
     /// Adds one row to the lower side.
     #[inline]
-    pub fn push_row(&mut self, class: u32, weight: f32) {
+    fn add_row(&mut self, class: u32, weight: f32) {
         self.below.weights[class as usize] += f64::from(weight);
         self.below.total += f64::from(weight);
         self.below.rows += 1;
     }
 
     /// Adds a group of rows (a histogram bin) to the lower side.
-    pub fn push_group(&mut self, weights: &[f64], rows: usize) {
+    fn add_group(&mut self, weights: &[f64], rows: usize) {
         for (a, b) in self.below.weights.iter_mut().zip(weights) {
             *a += b;
         }
@@ -205,7 +205,7 @@ impl<'a> CutScanner<'a> {
 
     /// Scores the cut "value <= threshold" with everything pushed so far on
     /// the lower side.
-    pub fn cut(&mut self, threshold: f32) {
+    fn score_cut(&mut self, threshold: f32) {
         self.cuts += 1;
         if self.missing.rows == 0 {
             // No missing values here: send future ones to the larger side.
@@ -272,7 +272,7 @@ impl<'a> CutScanner<'a> {
     }
 
     /// The best cut, after also trying "values left, missing right".
-    pub fn finish(mut self) -> Scan {
+    fn best(mut self) -> Scan {
         if self.missing.rows > 0 && self.present.rows > 0 {
             self.cuts += 1;
             // With nothing below the cut, "below plus missing" is the
@@ -284,6 +284,136 @@ impl<'a> CutScanner<'a> {
             (Some(s), _) => Scan::Found(s),
             (None, 0) => Scan::Constant,
             (None, _) => Scan::NoValidCut,
+        }
+    }
+}
+
+/// What a split search feeds its groups of rows to, in increasing value
+/// order: [`CutScanner`] in general, [`GiniCuts`] for the common case. The
+/// searches are written once, generic over it.
+pub trait Cuts {
+    /// Adds one row to the lower side.
+    fn push_row(&mut self, class: u32, weight: f32);
+    /// Adds a group of rows (a histogram bin) to the lower side.
+    fn push_group(&mut self, weights: &[f64], rows: usize);
+    /// Scores the cut "value <= threshold" with everything pushed so far
+    /// on the lower side.
+    fn cut(&mut self, threshold: f32);
+    /// The best cut seen.
+    fn finish(self) -> Scan;
+}
+
+impl Cuts for CutScanner<'_> {
+    #[inline(always)]
+    fn push_row(&mut self, class: u32, weight: f32) {
+        self.add_row(class, weight);
+    }
+    #[inline(always)]
+    fn push_group(&mut self, weights: &[f64], rows: usize) {
+        self.add_group(weights, rows);
+    }
+    #[inline(always)]
+    fn cut(&mut self, threshold: f32) {
+        self.score_cut(threshold);
+    }
+    fn finish(self) -> Scan {
+        self.best()
+    }
+}
+
+/// [`CutScanner`] in its most common case, Gini with no missing value at
+/// the node, without its per-cut dispatch on the criterion and on the
+/// missing values' side: the same sums in the same order, and ties to the
+/// first cut as there, so the same split, at about half the cost of the
+/// general loop (the largest cost of training after the histograms).
+pub struct GiniCuts<'a> {
+    min_leaf: usize,
+    feature: u32,
+    present: &'a ClassStats,
+    below: &'a mut ClassStats,
+    left: &'a mut ClassStats,
+    /// The best cut so far: its proxy and threshold.
+    best: Option<(f64, f32)>,
+    cuts: usize,
+}
+
+impl<'a> GiniCuts<'a> {
+    /// Cuts of a node whose rows all have a value (`present`), scored with
+    /// the buffers of `sides` (cleared here).
+    pub fn new(
+        min_leaf: usize,
+        feature: u32,
+        present: &'a ClassStats,
+        sides: &'a mut [ClassStats; 2],
+    ) -> Self {
+        let [below, left] = sides;
+        below.clear();
+        GiniCuts {
+            min_leaf,
+            feature,
+            present,
+            below,
+            left,
+            best: None,
+            cuts: 0,
+        }
+    }
+}
+
+impl Cuts for GiniCuts<'_> {
+    #[inline(always)]
+    fn push_row(&mut self, class: u32, weight: f32) {
+        self.below.weights[class as usize] += f64::from(weight);
+        self.below.total += f64::from(weight);
+        self.below.rows += 1;
+    }
+
+    #[inline(always)]
+    fn push_group(&mut self, weights: &[f64], rows: usize) {
+        for (a, b) in self.below.weights.iter_mut().zip(weights) {
+            *a += b;
+        }
+        self.below.total += weights.iter().sum::<f64>();
+        self.below.rows += rows;
+    }
+
+    #[inline(always)]
+    fn cut(&mut self, threshold: f32) {
+        self.cuts += 1;
+        let (below, present) = (&*self.below, self.present);
+        let (lr, wl) = (below.rows, below.total);
+        let (rr, wr) = (present.rows - below.rows, present.total - below.total);
+        if lr < self.min_leaf || rr < self.min_leaf || wl <= 0.0 || wr <= 0.0 {
+            return;
+        }
+        let (mut sl, mut sr) = (0.0, 0.0);
+        for (&l, &p) in below.weights.iter().zip(&present.weights) {
+            let r = p - l;
+            sl += l * l;
+            sr += r * r;
+        }
+        let proxy = sl / wl + sr / wr;
+        if self.best.is_some_and(|(p, _)| proxy <= p) {
+            return;
+        }
+        self.best = Some((proxy, threshold));
+        self.left.weights.copy_from_slice(&below.weights);
+        self.left.total = wl;
+        self.left.rows = lr;
+    }
+
+    fn finish(self) -> Scan {
+        match self.best {
+            Some((proxy, threshold)) => Scan::Found(Split {
+                feature: self.feature,
+                threshold,
+                // No missing value here: send future ones to the larger side.
+                missing_left: self.left.rows >= self.present.rows - self.left.rows,
+                proxy,
+                left: self.left.clone(),
+            }),
+            None if self.cuts == 0 => Scan::Constant,
+            None => Scan::NoValidCut,
         }
     }
 }
@@ -359,28 +489,39 @@ pub fn scan_sorted(
     scratch.present.total = scratch.present.weights.iter().sum();
     scratch.keys.sort_unstable();
     let keys = std::mem::take(&mut scratch.keys);
-    let mut scanner = CutScanner::new(
-        criterion,
-        min_leaf,
-        feature,
-        &scratch.present,
-        &scratch.missing,
-        &mut scratch.sides,
-    );
+    let scan = if criterion == Criterion::Gini && scratch.missing.rows == 0 {
+        let cuts = GiniCuts::new(min_leaf, feature, &scratch.present, &mut scratch.sides);
+        cut_sorted(cuts, &keys, samples)
+    } else {
+        let cuts = CutScanner::new(
+            criterion,
+            min_leaf,
+            feature,
+            &scratch.present,
+            &scratch.missing,
+            &mut scratch.sides,
+        );
+        cut_sorted(cuts, &keys, samples)
+    };
+    scratch.keys = keys;
+    scan
+}
+
+/// Feeds the sorted rows to `cuts`, cutting between distinct values.
+#[inline(always)]
+fn cut_sorted(mut cuts: impl Cuts, keys: &[u64], samples: &[Sample]) -> Scan {
     for pair in keys.windows(2) {
         let s = &samples[(pair[0] & 0xffff_ffff) as usize];
-        scanner.push_row(s.class, s.weight);
+        cuts.push_row(s.class, s.weight);
         let (a, b) = (
             from_order_key((pair[0] >> 32) as u32),
             from_order_key((pair[1] >> 32) as u32),
         );
         if a < b {
-            scanner.cut(midpoint(a, b));
+            cuts.cut(midpoint(a, b));
         }
     }
-    let scan = scanner.finish();
-    scratch.keys = keys;
-    scan
+    cuts.finish()
 }
 
 #[cfg(test)]

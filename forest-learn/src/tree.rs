@@ -6,10 +6,10 @@ use forest_core::{Forest, ForestParts, ModelError};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::binning::{bin_of, BinnedTable};
-use crate::params::{Criterion, ForestParams};
 use crate::binned_rows::BinnedRows;
+use crate::binning::{bin_of, BinnedTable};
 use crate::histogram::Histograms;
+use crate::params::{Criterion, ForestParams};
 use crate::split::{scan_sorted, ClassStats, Sample, Scan, Scratch, Split};
 
 /// The data a tree is grown from, shared by all trees of a forest.
@@ -218,12 +218,16 @@ pub fn grow_tree(
     })
 }
 
+/// The class weights of a split's right side: the node's less the left's.
+/// Exact for whole weights; with class weights, a class absent on the right
+/// may come out a rounding error either side of zero, and a negative one
+/// would make the leaf's distribution invalid, so it is clamped to zero.
 fn right_of(node: &ClassStats, left: &ClassStats) -> ClassStats {
     let weights: Vec<f64> = node
         .weights
         .iter()
         .zip(&left.weights)
-        .map(|(a, b)| a - b)
+        .map(|(a, b)| (a - b).max(0.0))
         .collect();
     ClassStats {
         total: weights.iter().sum(),

@@ -154,6 +154,28 @@ fn balanced_subsample_with_half_samples_is_deterministic_too() {
     assert_ne!(one, plain);
 }
 
+#[test]
+fn histograms_in_every_node_with_class_weights_are_deterministic() {
+    // What `auto` does on large tables (every node on histograms), with
+    // fractional weights: children's class weights come from their
+    // parent's split, and the bytes still do not depend on the threads.
+    let data = synthetic();
+    let p = ForestParams {
+        class_weight: ClassWeight::Balanced,
+        histogram_min_rows: HistogramMinRows::Rows(0),
+        ..params(13)
+    };
+    let one = artifact_with_threads(&data, &p, 1);
+    let two = artifact_with_threads(&data, &p, 2);
+    assert_same_bytes(&one, &two, "histograms everywhere, 1 vs 2 threads");
+    let model = artifact::decode(&one).unwrap();
+    assert_eq!(model.meta.params["histogram_min_rows"], 0);
+    // Every leaf is a distribution: no class weight rounded below zero.
+    for v in model.forest.values() {
+        assert!((0.0..=1.0).contains(v), "{v}");
+    }
+}
+
 /// Writes `data` as a CSV the trainer reads back to the same table.
 fn write_csv(data: &Dataset, path: &Path) {
     let mut csv = String::new();
