@@ -133,7 +133,7 @@ const CHUNK_BYTES: usize = 256 * 1024;
 /// Parses the bytes of one raw weekly file named `file`.
 ///
 /// The body is cut at record boundaries into pieces of about
-/// [`CHUNK_BYTES`], parsed in parallel and joined in order: the same lines,
+/// 256 KiB, parsed in parallel and joined in order: the same lines,
 /// rejects and line numbers as one pass over the file (a property test and
 /// the `csv_file` fuzz target hold it to that).
 pub fn parse_raw(file: &str, bytes: &[u8]) -> ParsedFile {
