@@ -35,8 +35,10 @@ pub struct Histograms {
     weights: Vec<f64>,
     /// `BATCH` histograms of `BINS` row counts.
     rows: Vec<u32>,
+    /// Per histogram, a bitmap of the bins the node's rows fell in.
+    touched: [[u64; 4]; BATCH],
     /// The non-missing bins of the histogram being cut, in order.
-    touched: Vec<u8>,
+    order: Vec<u8>,
     present: ClassStats,
     missing: ClassStats,
     sides: [ClassStats; 2],
@@ -48,7 +50,8 @@ impl Histograms {
             n_classes,
             weights: vec![0.0; BATCH * BINS * n_classes],
             rows: vec![0; BATCH * BINS],
-            touched: Vec::with_capacity(BINS),
+            touched: [[0; 4]; BATCH],
+            order: Vec::with_capacity(BINS),
             present: ClassStats::new(n_classes),
             missing: ClassStats::new(n_classes),
             sides: std::array::from_fn(|_| ClassStats::new(n_classes)),
@@ -70,24 +73,15 @@ impl Histograms {
         out: &mut Vec<Scan>,
     ) {
         for batch in features.chunks(BATCH) {
-            let mut touched = [[0u64; 4]; BATCH];
             match *batch {
-                [a] => self.count([a], codes, samples, &mut touched),
-                [a, b] => self.count([a, b], codes, samples, &mut touched),
-                [a, b, c] => self.count([a, b, c], codes, samples, &mut touched),
-                [a, b, c, d] => self.count([a, b, c, d], codes, samples, &mut touched),
+                [a] => self.count([a], codes, samples),
+                [a, b] => self.count([a, b], codes, samples),
+                [a, b, c] => self.count([a, b, c], codes, samples),
+                [a, b, c, d] => self.count([a, b, c, d], codes, samples),
                 _ => unreachable!("chunks of 1..=BATCH"),
             }
             for (slot, &f) in batch.iter().enumerate() {
-                out.push(self.best_cut(
-                    node,
-                    slot,
-                    &touched[slot],
-                    criterion,
-                    min_leaf,
-                    f,
-                    &edges[f as usize],
-                ));
+                out.push(self.best_cut(node, slot, criterion, min_leaf, f, &edges[f as usize]));
             }
         }
     }
@@ -100,8 +94,10 @@ impl Histograms {
         features: [u32; N],
         codes: NodeCodes<'_>,
         samples: &[Sample],
-        touched: &mut [[u64; 4]; BATCH],
     ) {
+        // Marked in a local copy, so that the hot loop's bitmaps may live
+        // in registers rather than behind `self`.
+        let mut touched = [[0u64; 4]; BATCH];
         let k = self.n_classes;
         let features = features.map(|f| f as usize);
         let rows_of = codes.codes.chunks_exact(codes.stride);
@@ -115,6 +111,7 @@ impl Histograms {
                 touched[slot][b / 64] |= 1 << (b % 64);
             }
         }
+        self.touched = touched;
     }
 
     /// The best cut of the histogram in `slot`, which is then cleared.
@@ -122,7 +119,6 @@ impl Histograms {
         &mut self,
         node: &ClassStats,
         slot: usize,
-        touched: &[u64; 4],
         criterion: Criterion,
         min_leaf: usize,
         feature: u32,
@@ -133,9 +129,9 @@ impl Histograms {
         let rows_at = slot * BINS;
         // The bins with rows, in increasing order, missing excluded.
         let n_bins = edges.len() + 1;
-        let mut order = std::mem::take(&mut self.touched);
+        let mut order = std::mem::take(&mut self.order);
         order.clear();
-        for (word, &mask) in touched.iter().enumerate() {
+        for (word, &mask) in self.touched[slot].iter().enumerate() {
             let mut m = mask;
             while m != 0 {
                 let b = word * 64 + m.trailing_zeros() as usize;
@@ -195,7 +191,7 @@ impl Histograms {
             hist[b * k..(b + 1) * k].fill(0.0);
             hist_rows[b] = 0;
         }
-        self.touched = order;
+        self.order = order;
         scan
     }
 }
