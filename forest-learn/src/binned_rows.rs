@@ -81,16 +81,19 @@ impl BinnedRows {
         self.spill_samples.clear();
         self.spill_samples.resize(samples.len(), samples[0]);
         let spill = (&mut self.spill_samples[..], &mut self.spill_codes[..]);
-        match self.stride {
-            8 => partition_rows::<8>(samples, codes, spill, rule),
-            16 => partition_rows::<16>(samples, codes, spill, rule),
-            24 => partition_rows::<24>(samples, codes, spill, rule),
-            32 => partition_rows::<32>(samples, codes, spill, rule),
-            40 => partition_rows::<40>(samples, codes, spill, rule),
-            48 => partition_rows::<48>(samples, codes, spill, rule),
-            56 => partition_rows::<56>(samples, codes, spill, rule),
-            64 => partition_rows::<64>(samples, codes, spill, rule),
-            stride => partition_rows_of(samples, codes, spill, rule, stride),
+        // Rows of 8 to 64 bytes get a width known at compile time, so each
+        // row moves as a few word copies, not a call to memmove.
+        let stride = self.stride;
+        match stride {
+            8 => partition_rows::<8>(samples, codes, spill, rule, stride),
+            16 => partition_rows::<16>(samples, codes, spill, rule, stride),
+            24 => partition_rows::<24>(samples, codes, spill, rule, stride),
+            32 => partition_rows::<32>(samples, codes, spill, rule, stride),
+            40 => partition_rows::<40>(samples, codes, spill, rule, stride),
+            48 => partition_rows::<48>(samples, codes, spill, rule, stride),
+            56 => partition_rows::<56>(samples, codes, spill, rule, stride),
+            64 => partition_rows::<64>(samples, codes, spill, rule, stride),
+            _ => partition_rows::<0>(samples, codes, spill, rule, stride),
         }
     }
 }
@@ -111,56 +114,33 @@ impl Rule {
     }
 }
 
-/// [`BinnedRows::partition`] for rows of `W` bytes: fixed-size copies.
+/// [`BinnedRows::partition`] for rows of `W` bytes (0: of `stride`).
+#[inline(always)]
 fn partition_rows<const W: usize>(
-    samples: &mut [Sample],
-    codes: &mut [u8],
-    spill: (&mut [Sample], &mut [u8]),
-    rule: Rule,
-) -> usize {
-    let (spill_samples, spill_codes) = spill;
-    let (mut left, mut right) = (0, 0);
-    for i in 0..samples.len() {
-        let s = samples[i];
-        let row: [u8; W] = codes[i * W..(i + 1) * W].try_into().expect("W-byte rows");
-        let go = rule.goes_left(&row);
-        // Both sides get the row; only the cursor of its side moves. The
-        // left cursor never passes `i`, so nothing unread is overwritten.
-        samples[left] = s;
-        codes[left * W..(left + 1) * W].copy_from_slice(&row);
-        spill_samples[right] = s;
-        spill_codes[right * W..(right + 1) * W].copy_from_slice(&row);
-        left += usize::from(go);
-        right += usize::from(!go);
-    }
-    samples[left..].copy_from_slice(&spill_samples[..right]);
-    codes[left * W..].copy_from_slice(&spill_codes[..right * W]);
-    left
-}
-
-/// [`partition_rows`] for rows of any width (tables of over 64 features).
-fn partition_rows_of(
     samples: &mut [Sample],
     codes: &mut [u8],
     spill: (&mut [Sample], &mut [u8]),
     rule: Rule,
     stride: usize,
 ) -> usize {
+    let width = if W > 0 { W } else { stride };
     let (spill_samples, spill_codes) = spill;
     let (mut left, mut right) = (0, 0);
     for i in 0..samples.len() {
         let s = samples[i];
-        let go = rule.goes_left(&codes[i * stride..(i + 1) * stride]);
-        spill_codes[right * stride..(right + 1) * stride]
-            .copy_from_slice(&codes[i * stride..(i + 1) * stride]);
-        codes.copy_within(i * stride..(i + 1) * stride, left * stride);
+        let row = i * width..(i + 1) * width;
+        let go = rule.goes_left(&codes[row.clone()]);
+        // Both sides get the row; only the cursor of its side moves. The
+        // left cursor never passes `i`, so nothing unread is overwritten.
+        spill_codes[right * width..(right + 1) * width].copy_from_slice(&codes[row.clone()]);
+        codes.copy_within(row, left * width);
         samples[left] = s;
         spill_samples[right] = s;
         left += usize::from(go);
         right += usize::from(!go);
     }
     samples[left..].copy_from_slice(&spill_samples[..right]);
-    codes[left * stride..].copy_from_slice(&spill_codes[..right * stride]);
+    codes[left * width..].copy_from_slice(&spill_codes[..right * width]);
     left
 }
 
