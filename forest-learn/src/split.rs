@@ -53,6 +53,25 @@ impl ClassStats {
         self.total = 0.0;
         self.rows = 0;
     }
+
+    /// Adds one row.
+    #[inline(always)]
+    fn add_row(&mut self, class: u32, weight: f32) {
+        self.weights[class as usize] += f64::from(weight);
+        self.total += f64::from(weight);
+        self.rows += 1;
+    }
+
+    /// Adds a group of rows (a histogram bin): the weights per class, then
+    /// their sum to the total.
+    #[inline(always)]
+    fn add_group(&mut self, weights: &[f64], rows: usize) {
+        for (a, b) in self.weights.iter_mut().zip(weights) {
+            *a += b;
+        }
+        self.total += weights.iter().sum::<f64>();
+        self.rows += rows;
+    }
 }
 
 impl Criterion {
@@ -160,23 +179,6 @@ impl<'a> CutScanner<'a> {
             feature,
             cuts: 0,
         }
-    }
-
-    /// Adds one row to the lower side.
-    #[inline]
-    fn add_row(&mut self, class: u32, weight: f32) {
-        self.below.weights[class as usize] += f64::from(weight);
-        self.below.total += f64::from(weight);
-        self.below.rows += 1;
-    }
-
-    /// Adds a group of rows (a histogram bin) to the lower side.
-    fn add_group(&mut self, weights: &[f64], rows: usize) {
-        for (a, b) in self.below.weights.iter_mut().zip(weights) {
-            *a += b;
-        }
-        self.below.total += weights.iter().sum::<f64>();
-        self.below.rows += rows;
     }
 
     /// Weight of class `i` on `side` of the current cut.
@@ -306,11 +308,11 @@ pub trait Cuts {
 impl Cuts for CutScanner<'_> {
     #[inline(always)]
     fn push_row(&mut self, class: u32, weight: f32) {
-        self.add_row(class, weight);
+        self.below.add_row(class, weight);
     }
     #[inline(always)]
     fn push_group(&mut self, weights: &[f64], rows: usize) {
-        self.add_group(weights, rows);
+        self.below.add_group(weights, rows);
     }
     #[inline(always)]
     fn cut(&mut self, threshold: f32) {
@@ -363,18 +365,12 @@ impl<'a> GiniCuts<'a> {
 impl Cuts for GiniCuts<'_> {
     #[inline(always)]
     fn push_row(&mut self, class: u32, weight: f32) {
-        self.below.weights[class as usize] += f64::from(weight);
-        self.below.total += f64::from(weight);
-        self.below.rows += 1;
+        self.below.add_row(class, weight);
     }
 
     #[inline(always)]
     fn push_group(&mut self, weights: &[f64], rows: usize) {
-        for (a, b) in self.below.weights.iter_mut().zip(weights) {
-            *a += b;
-        }
-        self.below.total += weights.iter().sum::<f64>();
-        self.below.rows += rows;
+        self.below.add_group(weights, rows);
     }
 
     #[inline(always)]
