@@ -294,10 +294,18 @@ impl<'a> CutScanner<'a> {
 /// order: [`CutScanner`] in general, [`GiniCuts`] for the common case. The
 /// searches are written once, generic over it.
 pub trait Cuts {
+    /// The rows at or below the current cut.
+    fn below(&mut self) -> &mut ClassStats;
     /// Adds one row to the lower side.
-    fn push_row(&mut self, class: u32, weight: f32);
+    #[inline(always)]
+    fn push_row(&mut self, class: u32, weight: f32) {
+        self.below().add_row(class, weight);
+    }
     /// Adds a group of rows (a histogram bin) to the lower side.
-    fn push_group(&mut self, weights: &[f64], rows: usize);
+    #[inline(always)]
+    fn push_group(&mut self, weights: &[f64], rows: usize) {
+        self.below().add_group(weights, rows);
+    }
     /// Scores the cut "value <= threshold" with everything pushed so far
     /// on the lower side.
     fn cut(&mut self, threshold: f32);
@@ -307,12 +315,8 @@ pub trait Cuts {
 
 impl Cuts for CutScanner<'_> {
     #[inline(always)]
-    fn push_row(&mut self, class: u32, weight: f32) {
-        self.below.add_row(class, weight);
-    }
-    #[inline(always)]
-    fn push_group(&mut self, weights: &[f64], rows: usize) {
-        self.below.add_group(weights, rows);
+    fn below(&mut self) -> &mut ClassStats {
+        self.below
     }
     #[inline(always)]
     fn cut(&mut self, threshold: f32) {
@@ -364,13 +368,8 @@ impl<'a> GiniCuts<'a> {
 
 impl Cuts for GiniCuts<'_> {
     #[inline(always)]
-    fn push_row(&mut self, class: u32, weight: f32) {
-        self.below.add_row(class, weight);
-    }
-
-    #[inline(always)]
-    fn push_group(&mut self, weights: &[f64], rows: usize) {
-        self.below.add_group(weights, rows);
+    fn below(&mut self) -> &mut ClassStats {
+        self.below
     }
 
     #[inline(always)]
