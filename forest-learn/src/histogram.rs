@@ -144,8 +144,6 @@ impl Histograms {
         let hist = &mut self.weights[weights_at..weights_at + BINS * k];
         let hist_rows = &mut self.rows[rows_at..rows_at + BINS];
         let missing_bin = MISSING_BIN as usize;
-        self.missing.clear();
-        self.present.clear();
         let w = &hist[missing_bin * k..(missing_bin + 1) * k];
         self.missing.weights.copy_from_slice(w);
         self.missing.total = w.iter().sum();
@@ -167,7 +165,7 @@ impl Histograms {
         let fast = criterion == Criterion::Gini && self.missing.rows == 0;
         let scan = if fast {
             let cuts = GiniCuts::new(min_leaf, feature, &self.present, &mut self.sides);
-            cut_bins(cuts, hist, hist_rows, k, edges, below_last, true)
+            cut_bins(cuts, hist, hist_rows, k, edges, below_last)
         } else {
             let cuts = CutScanner::new(
                 criterion,
@@ -177,16 +175,12 @@ impl Histograms {
                 &self.missing,
                 &mut self.sides,
             );
-            cut_bins(cuts, hist, hist_rows, k, edges, below_last, false)
+            cut_bins(cuts, hist, hist_rows, k, edges, below_last)
         };
-        // Back to all zeros. The fast path cleared the bins it cut after,
-        // and the missing bin is empty when it runs.
-        let (left_to_clear, missing) = if fast {
-            (order.last().map_or(&[][..], std::slice::from_ref), None)
-        } else {
-            (&order[..], Some(&MISSING_BIN))
-        };
-        for &b in left_to_clear.iter().chain(missing) {
+        // Back to all zeros: `cut_bins` cleared the bins it cut after; the
+        // last bin is left, and the missing one when it has rows.
+        let missing = (self.missing.rows > 0).then_some(&MISSING_BIN);
+        for &b in order.last().into_iter().chain(missing) {
             let b = b as usize;
             hist[b * k..(b + 1) * k].fill(0.0);
             hist_rows[b] = 0;
@@ -197,8 +191,8 @@ impl Histograms {
 }
 
 /// Feeds the bins in `cut_bins` to `cuts`, cutting after each at its
-/// upper edge; with `clear`, each bin is zeroed once read (a loop of
-/// stores here, rather than a call to memset a bin later).
+/// upper edge. Each bin is zeroed once read (a loop of stores here, rather
+/// than a call to memset a bin later); the scanners copy what they need.
 #[inline(always)]
 fn cut_bins(
     mut cuts: impl Cuts,
@@ -207,18 +201,15 @@ fn cut_bins(
     k: usize,
     edges: &[f32],
     cut_bins: &[u8],
-    clear: bool,
 ) -> Scan {
     for &b in cut_bins {
         let b = b as usize;
         let group = &mut hist[b * k..(b + 1) * k];
         cuts.push_group(group, hist_rows[b] as usize);
-        if clear {
-            for x in group.iter_mut() {
-                *x = 0.0;
-            }
-            hist_rows[b] = 0;
+        for x in group.iter_mut() {
+            *x = 0.0;
         }
+        hist_rows[b] = 0;
         cuts.cut(edges[b]);
     }
     cuts.finish()
