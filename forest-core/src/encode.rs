@@ -28,7 +28,7 @@ use crate::error::ModelError;
 use crate::feature::{is_missing, FeatureKind, FeatureSpec};
 use crate::layout::{basket_width, CATEGORICAL_FIELDS, PRICE_FIELDS, PRIOR_FAMILIES, TOTAL_FIELDS};
 use crate::priors::BasketPriors;
-use crate::tags::{rule_bound, sum_distribution, N_TAGS, TAG_FIELDS};
+use crate::tags::{rule_bound, sum_distribution, sum_scratch_len, N_TAGS, TAG_FIELDS};
 
 /// What the basket encoder reads: the categorical vocabularies and the
 /// fitted product priors.
@@ -392,12 +392,12 @@ impl<'b, 's> TagLines<'b, 's> {
                 1 + lines[i + 1..].iter().filter(|l| same(&lines[i], l)).count()
             }
         };
-        let mut stack = [0.0f64; 2 * (2 * STACK_LINES + 1)];
+        let mut stack = [0.0f64; 2 * (4 * STACK_LINES + 1)];
         let mut heap = Vec::new();
         let scratch: &mut [f64] = if n <= STACK_LINES {
             &mut stack
         } else {
-            heap.resize(2 * (2 * n + 1), 0.0);
+            heap.resize(sum_scratch_len(n), 0.0);
             &mut heap
         };
         let dist = sum_distribution((0..n).map(|i| (lines[i].q, multiplicity(i))), n, scratch);

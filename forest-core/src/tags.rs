@@ -105,53 +105,115 @@ pub fn rule_class(sum: i64, bound: i64) -> usize {
     }
 }
 
+/// How many numbers [`sum_distribution`] needs as scratch for a basket of
+/// `lines` lines: two buffers of the `2 * lines + 1` sums, each with room
+/// for a shift of up to `lines` on either side.
+pub fn sum_scratch_len(lines: usize) -> usize {
+    2 * (4 * lines + 1)
+}
+
 /// The distribution of a basket's tag sum, for products given as
 /// `(tag distribution, lines)`; `lines` is the basket's line count, at
 /// least the sum of the products' lines (a larger sum panics). `scratch` must hold at least
-/// `2 * (2 * lines + 1)` numbers; the returned slice, `2 * lines + 1` long
+/// [`sum_scratch_len`]`(lines)` numbers; the returned slice, `2 * lines + 1` long
 /// and inside `scratch`, holds at `s + lines` the probability of sum `s`.
 /// Products are convolved in the order given, in f64, so the result is the
 /// same wherever it is computed.
+///
+/// Each new sum is computed in one pass, `((0 + q[0] p[s + c]) + q[1] p[s])
+/// + q[2] p[s - c]`, reading sums not reached yet as zeros from the
+/// margins: for tag probabilities (finite, not negative) adding such a zero
+/// term changes nothing, so this gives the same bits as adding only the
+/// terms that exist, shift by shift, in that order (a property test holds
+/// it to that first form).
 pub fn sum_distribution(
     products: impl IntoIterator<Item = ([f64; N_TAGS], usize)>,
     lines: usize,
     scratch: &mut [f64],
 ) -> &[f64] {
-    let width = 2 * lines + 1;
-    let (mut cur, mut next) = scratch[..2 * width].split_at_mut(width);
+    // Sum s sits at index `centre + s`; the margins keep every shifted read
+    // inside the buffer: reached sums lie within [-lines, lines] and a
+    // shift is at most the lines not yet added.
+    let span = 4 * lines + 1;
+    let centre = 2 * lines;
+    let (mut cur, mut next) = scratch[..2 * span].split_at_mut(span);
     cur.fill(0.0);
-    cur[lines] = 1.0;
-    // The sums reached so far lie in [lo, hi] (offsets into the buffers).
-    let (mut lo, mut hi) = (lines, lines);
+    next.fill(0.0);
+    cur[centre] = 1.0;
+    let (mut lo, mut hi) = (centre, centre);
     for (q, c) in products {
         if c == 0 {
             continue;
         }
-        // The lines' shifts add up to at most `lines`, so the reached sums
-        // stay inside [-lines, lines]: both shifted ranges fit the buffer.
         let (new_lo, new_hi) = (lo - c, hi + c);
-        next[new_lo..=new_hi].fill(0.0);
-        let old = &cur[lo..=hi];
-        for (n, &p) in next[new_lo..=hi - c].iter_mut().zip(old) {
-            *n += q[0] * p;
+        let above = &cur[new_lo + c..=new_hi + c];
+        let here = &cur[new_lo..=new_hi];
+        let below = &cur[new_lo - c..=new_hi - c];
+        for (((n, &a), &h), &b) in next[new_lo..=new_hi]
+            .iter_mut()
+            .zip(above)
+            .zip(here)
+            .zip(below)
+        {
+            *n = 0.0 + q[0] * a + q[1] * h + q[2] * b;
         }
-        for (n, &p) in next[lo..=hi].iter_mut().zip(old) {
-            *n += q[1] * p;
-        }
-        for (n, &p) in next[lo + c..=new_hi].iter_mut().zip(old) {
-            *n += q[2] * p;
-        }
-        cur[lo..=hi].fill(0.0);
         std::mem::swap(&mut cur, &mut next);
         lo = new_lo;
         hi = new_hi;
     }
-    cur
+    &cur[lines..lines + 2 * lines + 1]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The convolution as first written: only the terms that exist, added
+    /// shift by shift. [`sum_distribution`] must give its bits.
+    /// The distribution of a basket's tag sum, for products given as
+    /// `(tag distribution, lines)`; `lines` is the basket's line count, at
+    /// least the sum of the products' lines (a larger sum panics). `scratch` must hold at least
+    /// `2 * (2 * lines + 1)` numbers; the returned slice, `2 * lines + 1` long
+    /// and inside `scratch`, holds at `s + lines` the probability of sum `s`.
+    /// Products are convolved in the order given, in f64, so the result is the
+    /// same wherever it is computed.
+    fn reference_sum_distribution(
+        products: impl IntoIterator<Item = ([f64; N_TAGS], usize)>,
+        lines: usize,
+        scratch: &mut [f64],
+    ) -> &[f64] {
+        let width = 2 * lines + 1;
+        let (mut cur, mut next) = scratch[..2 * width].split_at_mut(width);
+        cur.fill(0.0);
+        cur[lines] = 1.0;
+        // The sums reached so far lie in [lo, hi] (offsets into the buffers).
+        let (mut lo, mut hi) = (lines, lines);
+        for (q, c) in products {
+            if c == 0 {
+                continue;
+            }
+            // The lines' shifts add up to at most `lines`, so the reached sums
+            // stay inside [-lines, lines]: both shifted ranges fit the buffer.
+            let (new_lo, new_hi) = (lo - c, hi + c);
+            next[new_lo..=new_hi].fill(0.0);
+            let old = &cur[lo..=hi];
+            for (n, &p) in next[new_lo..=hi - c].iter_mut().zip(old) {
+                *n += q[0] * p;
+            }
+            for (n, &p) in next[lo..=hi].iter_mut().zip(old) {
+                *n += q[1] * p;
+            }
+            for (n, &p) in next[lo + c..=new_hi].iter_mut().zip(old) {
+                *n += q[2] * p;
+            }
+            cur[lo..=hi].fill(0.0);
+            std::mem::swap(&mut cur, &mut next);
+            lo = new_lo;
+            hi = new_hi;
+        }
+        cur
+    }
 
     #[test]
     fn bounds_compare_integers_like_the_real_rule() {
@@ -166,9 +228,42 @@ mod tests {
         assert_eq!(rule_class(0, rule_bound(0.21, 1)), 1);
     }
 
+    proptest! {
+        /// The one-pass convolution gives the first form's bits, for tag
+        /// distributions as the encoder makes them (normalised, zeros
+        /// included) and products of several lines.
+        #[test]
+        fn one_pass_gives_the_bits_of_the_first_form(
+            products in proptest::collection::vec(
+                (proptest::array::uniform3(prop_oneof![Just(0.0f64), 0.0f64..1.0]), 0usize..4),
+                0..12,
+            ),
+            extra in 0usize..3,
+        ) {
+            let products: Vec<([f64; N_TAGS], usize)> = products
+                .into_iter()
+                .map(|(q, c)| {
+                    let z: f64 = q.iter().sum();
+                    (if z > 0.0 { q.map(|v| v / z) } else { q }, c)
+                })
+                .collect();
+            let lines = products.iter().map(|p| p.1).sum::<usize>() + extra;
+            let mut fast = vec![f64::NAN; sum_scratch_len(lines)];
+            // The first form needs zeroed scratch (as the encoder gives it);
+            // the one-pass form must not.
+            let mut first = vec![0.0; 2 * (2 * lines + 1)];
+            let got = sum_distribution(products.iter().copied(), lines, &mut fast);
+            let want = reference_sum_distribution(products.iter().copied(), lines, &mut first);
+            prop_assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(want) {
+                prop_assert_eq!(g.to_bits(), w.to_bits());
+            }
+        }
+    }
+
     #[test]
     fn the_sum_distribution_is_the_convolution() {
-        let mut scratch = vec![0.0; 2 * 9];
+        let mut scratch = vec![0.0; sum_scratch_len(4)];
         // Two products: one certain UM on two lines, one 50/50 LA/MM; four lines.
         let d = sum_distribution(
             [([0.0, 0.0, 1.0], 2), ([0.5, 0.5, 0.0], 1)],
@@ -183,7 +278,7 @@ mod tests {
         // Brute force over three uncertain products.
         let qs = [[0.2, 0.3, 0.5], [0.6, 0.1, 0.3], [0.25, 0.5, 0.25]];
         let cs = [1usize, 3, 2];
-        let mut scratch = vec![0.0; 2 * 13];
+        let mut scratch = vec![0.0; sum_scratch_len(6)];
         let d = sum_distribution(qs.iter().copied().zip(cs), 6, &mut scratch).to_vec();
         let mut brute = [0.0f64; 13];
         for a in 0..3 {
