@@ -146,7 +146,7 @@ impl Default for EmitOptions {
             core_path: "::forest_core".into(),
             big_endian: cfg!(target_endian = "big"),
             tree_lanes: 16,
-            row_lanes: 8,
+            row_lanes: 16,
             nested_baseline: false,
             embed_artifact: false,
         }
