@@ -21,14 +21,24 @@
 # (--shadow, through the interpreter, its thread on the same core). Target
 # for drift and shadow: p50 and requests/s within 5% of `plain`.
 #
+# Last, where the CPU goes per request (64 connections), the floor beside
+# `serve`: CPU time per request from /proc over one wrk run, split into
+# parts (kernel send and receive, HTTP, runtime, body reader, the model's
+# features and walk, drift, answer) by `perf record --call-graph dwarf` over
+# a second run and benches/cpu_breakdown.py. Skipped, with a note, where
+# perf is missing or not permitted (PROFILE=0 skips it too).
+#
 # Environment: MODEL (a .forest artifact to serve through the interpreter
 # instead of the compiled model), DURATION (per run, default 10s), ROUNDS
-# (default 3), CPU_SERVER / CPU_WRK (default 1 / 0).
+# (default 3), CPU_SERVER / CPU_WRK (default 1 / 0), PROFILE (default 1),
+# PROFILE_SECS (per profiling run, default 8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
+PROFILE=${PROFILE:-1}
+PROFILE_SECS=${PROFILE_SECS:-8}
 CPU_SERVER=${CPU_SERVER:-1}
 CPU_WRK=${CPU_WRK:-0}
 SERVE_ADDR=127.0.0.1:18181
@@ -71,8 +81,10 @@ wait_up() {
 common=(--workers 1 --emf-interval-secs 0 --log-level warn)
 taskset -c "$CPU_SERVER" "$serve_bin" --addr "$SERVE_ADDR" "${common[@]}" "${model_args[@]}" >/dev/null &
 pids+=($!)
+serve_pid=$!
 taskset -c "$CPU_SERVER" "$hello_bin" --addr "$HELLO_ADDR" "${common[@]}" >/dev/null &
 pids+=($!)
+hello_pid=$!
 taskset -c "$CPU_SERVER" "$serve_bin" --addr "$PLAIN_ADDR" "${common[@]}" "${model_args[@]}" --drift-window 0 >/dev/null &
 pids+=($!)
 taskset -c "$CPU_SERVER" "$serve_bin" --addr "$SHADOW_ADDR" "${common[@]}" "${model_args[@]}" \
@@ -138,3 +150,41 @@ print(f"| requests/s, 64 connections | {p['rps']:,.0f} | {s['rps']:,.0f} | {s['r
 ok = all(x['p50'] <= 1.05 * p['p50'] and x['rps'] >= 0.95 * p['rps'] for x in (s, d))
 print("\ndrift and shadow within 5%" if ok else "\ndrift and shadow NOT within 5%")
 PY
+
+# cpu_ticks PID -> user + system CPU time of the process, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# profile NAME ADDR PID -> prints "PERF_SCRIPT_FILE:CPU_US_PER_REQUEST"
+profile() {
+    local name=$1 addr=$2 pid=$3 out before after requests
+    local dir
+    dir=$(mktemp -d)
+    before=$(cpu_ticks "$pid")
+    out=$(taskset -c "$CPU_WRK" wrk -t1 -c64 -d"${PROFILE_SECS}s" -s "$LUA" "http://$addr/predict")
+    after=$(cpu_ticks "$pid")
+    requests=$(echo "$out" | sed -n 's/^RESULT .* requests=\([0-9]*\) .*/\1/p')
+    taskset -c "$CPU_WRK" wrk -t1 -c64 -d"${PROFILE_SECS}s" -s "$LUA" "http://$addr/predict" >/dev/null &
+    local load=$!
+    sleep 1
+    perf record --call-graph dwarf,16384 -F 999 -p "$pid" -o "$dir/perf.data" \
+        -- sleep $((PROFILE_SECS - 2)) >/dev/null 2>&1
+    wait "$load"
+    perf script -i "$dir/perf.data" -F comm,ip,sym --no-inline > "$dir/$name.txt" 2>/dev/null
+    python3 -c "import sys; print(f'{sys.argv[1]}:{(int(sys.argv[3]) - int(sys.argv[2])) / int(sys.argv[4]) * 1e6 / int(sys.argv[5]):.3f}')" \
+        "$dir/$name.txt" "$before" "$after" "$(getconf CLK_TCK)" "$requests"
+}
+
+if [ "$PROFILE" = 1 ]; then
+    echo
+    echo "== where the CPU goes, per request at 64 connections (perf, ${PROFILE_SECS}s runs)"
+    if ! command -v perf >/dev/null; then
+        echo "perf is missing (apt-get install -y linux-perf): no breakdown"
+    elif ! perf record -o /dev/null -- true >/dev/null 2>&1; then
+        echo "perf may not record here (kernel.perf_event_paranoid, or no permission): no breakdown"
+    else
+        floor=$(profile hello "$HELLO_ADDR" "$hello_pid")
+        ours=$(profile serve "$SERVE_ADDR" "$serve_pid")
+        echo
+        python3 benches/cpu_breakdown.py "hello-world=$floor" "/predict=$ours"
+    fi
+fi
