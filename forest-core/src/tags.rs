@@ -120,12 +120,12 @@ pub fn sum_scratch_len(lines: usize) -> usize {
 /// Products are convolved in the order given, in f64, so the result is the
 /// same wherever it is computed.
 ///
-/// Each new sum is computed in one pass, `((0 + q[0] p[s + c]) + q[1] p[s])
-/// + q[2] p[s - c]`, reading sums not reached yet as zeros from the
-/// margins: for tag probabilities (finite, not negative) adding such a zero
-/// term changes nothing, so this gives the same bits as adding only the
-/// terms that exist, shift by shift, in that order (a property test holds
-/// it to that first form).
+/// Each new sum is computed in one pass, as
+/// `((0 + q[0] p[s + c]) + q[1] p[s]) + q[2] p[s - c]`, reading sums not
+/// reached yet as zeros from the margins: for tag probabilities (finite,
+/// not negative) adding such a zero term changes nothing, so this gives
+/// the same bits as adding only the terms that exist, shift by shift, in
+/// that order (a property test holds it to that first form).
 pub fn sum_distribution(
     products: impl IntoIterator<Item = ([f64; N_TAGS], usize)>,
     lines: usize,
