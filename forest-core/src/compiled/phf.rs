@@ -72,8 +72,6 @@ fn word4(key: &[u8], at: usize) -> u32 {
 /// `a == b` by words, like [`hash`] reads them: for 6- to 10-byte codes
 /// this is two or three compares, where `==` calls the C library's memcmp
 /// (a lookup of a 10-byte code among 3,000: 9.1 ns against 10.5 ns).
-/// Whether two byte strings are equal, compared a word at a time (inline,
-/// no call to `memcmp`: codes are short).
 #[inline]
 pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
