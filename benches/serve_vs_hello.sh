@@ -66,7 +66,13 @@ fi
 echo "== engine: $engine"
 
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+# The rounds' results and the profiles (perf data and its text) go here,
+# and go with the script.
+work=$(mktemp -d)
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$work"
+}
 trap cleanup EXIT
 
 wait_up() {
@@ -113,7 +119,7 @@ for name in hello serve plain shadow; do
     run "${addr_of[$name]}" 8 2s >/dev/null
 done
 
-results=$(mktemp)
+results=$work/results
 for round in $(seq 1 "$ROUNDS"); do
     for name in hello serve plain shadow; do
         addr=${addr_of[$name]}
@@ -157,8 +163,8 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # profile NAME ADDR PID -> prints "PERF_SCRIPT_FILE:CPU_US_PER_REQUEST"
 profile() {
     local name=$1 addr=$2 pid=$3 out before after requests
-    local dir
-    dir=$(mktemp -d)
+    local dir=$work/$name
+    mkdir -p "$dir"
     before=$(cpu_ticks "$pid")
     out=$(taskset -c "$CPU_WRK" wrk -t1 -c64 -d"${PROFILE_SECS}s" -s "$LUA" "http://$addr/predict")
     after=$(cpu_ticks "$pid")

@@ -392,7 +392,7 @@ impl<'b, 's> TagLines<'b, 's> {
                 1 + lines[i + 1..].iter().filter(|l| same(&lines[i], l)).count()
             }
         };
-        let mut stack = [0.0f64; 2 * (4 * STACK_LINES + 1)];
+        let mut stack = [0.0f64; sum_scratch_len(STACK_LINES)];
         let mut heap = Vec::new();
         let scratch: &mut [f64] = if n <= STACK_LINES {
             &mut stack

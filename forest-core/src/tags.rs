@@ -108,7 +108,7 @@ pub fn rule_class(sum: i64, bound: i64) -> usize {
 /// How many numbers [`sum_distribution`] needs as scratch for a basket of
 /// `lines` lines: two buffers of the `2 * lines + 1` sums, each with room
 /// for a shift of up to `lines` on either side.
-pub fn sum_scratch_len(lines: usize) -> usize {
+pub const fn sum_scratch_len(lines: usize) -> usize {
     2 * (4 * lines + 1)
 }
 
@@ -170,14 +170,8 @@ mod tests {
     use proptest::prelude::*;
 
     /// The convolution as first written: only the terms that exist, added
-    /// shift by shift. [`sum_distribution`] must give its bits.
-    /// The distribution of a basket's tag sum, for products given as
-    /// `(tag distribution, lines)`; `lines` is the basket's line count, at
-    /// least the sum of the products' lines (a larger sum panics). `scratch` must hold at least
-    /// `2 * (2 * lines + 1)` numbers; the returned slice, `2 * lines + 1` long
-    /// and inside `scratch`, holds at `s + lines` the probability of sum `s`.
-    /// Products are convolved in the order given, in f64, so the result is the
-    /// same wherever it is computed.
+    /// shift by shift, over `2 * (2 * lines + 1)` numbers of zeroed
+    /// scratch. [`sum_distribution`] must give its bits.
     fn reference_sum_distribution(
         products: impl IntoIterator<Item = ([f64; N_TAGS], usize)>,
         lines: usize,

@@ -137,24 +137,11 @@ impl StaticLevel<'_> {
     }
 }
 
-/// Vocabularies up to this size are scanned rather than searched.
-const SCAN_VOCABULARY: usize = 16;
-
 impl BasketTables for StaticBasket<'_> {
     fn category(&self, field: usize, raw: &str) -> f32 {
-        let Some(vocabulary) = self.vocabularies.get(field) else {
-            return f32::NAN;
-        };
-        // The basket fields' vocabularies are a handful of short words: a
-        // scan with inline compares beats a binary search calling memcmp.
-        // Sorted and distinct, so the index is the one the search finds.
-        if vocabulary.len() <= SCAN_VOCABULARY {
-            let at = vocabulary
-                .iter()
-                .position(|v| phf::same_bytes(v.as_bytes(), raw.as_bytes()));
-            return at.unwrap_or(vocabulary.len()) as f32;
-        }
-        category_code(vocabulary, raw)
+        self.vocabularies
+            .get(field)
+            .map_or(f32::NAN, |v| category_code(v, raw))
     }
     fn global(&self) -> &[f32] {
         self.global
