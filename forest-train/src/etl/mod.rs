@@ -306,6 +306,15 @@ pub fn run(
         Some(tag_config) => {
             progress("tag model: fitting on the training baskets (all, and each fold left out)");
             let index = tag_data.index();
+            let tag_config = &tag_config.for_lines(index.lines());
+            progress(&format!(
+                "tag model: {} chain(s) of {} + {} sweeps, {} a bracket, over {} basket lines",
+                tag_config.chains,
+                tag_config.burn_in,
+                tag_config.samples,
+                tag_config.bracket_sweeps,
+                index.lines()
+            ));
             let bracket = index.choose_bracket(tag_config, config.seed);
             progress(&format!(
                 "tag model: threshold between {:.4} and {:.4}",
