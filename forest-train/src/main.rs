@@ -3,6 +3,14 @@
 
 mod cli;
 
+/// mimalloc instead of the system allocator: the ETL builds and drops
+/// millions of small strings (a silver line's codes, a basket's items), and
+/// glibc's malloc and free were a fifth of its CPU. Measured on 52 synthetic
+/// weeks (2 threads): 9.0 s with glibc, 5.3 s with mimalloc, the same gold
+/// bytes; peak memory 293 -> 306 MiB.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
