@@ -22,7 +22,7 @@ pub mod raw;
 pub mod silver;
 pub mod tags;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::lake::{Lake, LakeError};
-use baskets::{assemble, key_kind, KeyKind, LabelledBasket};
+use baskets::{assemble, key_kind, KeyKind};
 use forest_learn::Dataset;
 use gold::{GoldRow, GoldSpec, Split};
 use priors::{class_index, PriorStats, CLASSES, FOLDS};
@@ -210,22 +210,25 @@ pub fn run(
     lake.delete_prefix("silver/")?;
     lake.delete_prefix("gold/")?;
 
-    // Raw to silver, one file per task.
-    let parsed: Vec<(FileOutcome, BTreeSet<i32>)> = files
+    // Raw to silver, one file per task; each file's weeks counted on the
+    // way (pass 1 below), which stands for a week held by that file alone.
+    let parsed: Vec<(FileOutcome, BTreeMap<i32, WeekCounts>)> = files
         .par_iter()
-        .map(|file| raw_to_silver(raw, lake, file, progress))
+        .map(|file| raw_to_silver(raw, lake, file, config, progress))
         .collect::<Result<_, _>>()?;
     let mut report = EtlReport {
         raw_files: files.len(),
         ..EtlReport::default()
     };
-    let mut weeks = BTreeSet::new();
+    let mut by_week: BTreeMap<i32, Vec<WeekCounts>> = BTreeMap::new();
     for (outcome, file_weeks) in parsed {
         report.input_rows += outcome.input_rows;
         report.silver_rows += outcome.silver_rows;
         report.rejected_rows += outcome.rejected_rows;
         report.file_problems.extend(outcome.problems);
-        weeks.extend(file_weeks);
+        for (week, counts) in file_weeks {
+            by_week.entry(week).or_default().push(counts);
+        }
     }
     if report.input_rows != report.silver_rows + report.rejected_rows {
         return Err(EtlError::Invalid(format!(
@@ -233,7 +236,7 @@ pub fn run(
             report.input_rows, report.silver_rows, report.rejected_rows
         )));
     }
-    let weeks: Vec<i32> = weeks.into_iter().collect();
+    let weeks: Vec<i32> = by_week.keys().copied().collect();
     progress(&format!(
         "silver: {} rows, {} rejected, {} week(s)",
         report.silver_rows,
@@ -241,44 +244,15 @@ pub fn run(
         weeks.len()
     ));
 
-    // Pass 1 over silver: count the training baskets.
-    let counted: Vec<WeekCounts> = weeks
-        .par_iter()
-        .map(|&week| {
-            let baskets = week_baskets(lake, week)?;
-            let mut stats = PriorStats::default();
-            let mut tag_data = TagData::default();
-            let mut by_split = BTreeMap::new();
-            let (mut unlabelled, mut conflicts) = (0, 0);
-            for b in &baskets.1 {
-                conflicts += u64::from(b.label_conflict);
-                let Some(class) = class_index(&b.label) else {
-                    unlabelled += 1;
-                    continue;
-                };
-                let (split, fold) = assign(&b.key, config.seed, &config.split);
-                *by_split.entry(split.name().to_string()).or_insert(0) += 1;
-                if split == Split::Train {
-                    stats.add(&b.basket, class, fold);
-                    if config.tags.is_some() {
-                        tag_data.add(&b.basket, class, fold);
-                    }
-                }
-            }
-            let lines = baskets.1.iter().map(|b| b.basket.items.len() as u64).sum();
-            Ok(WeekCounts {
-                stats,
-                tag_data,
-                report: WeekReport {
-                    week,
-                    lines,
-                    baskets: baskets.1.len() as u64,
-                    key: baskets.0,
-                },
-                by_split,
-                unlabelled,
-                conflicts,
-            })
+    // Pass 1: count the training baskets. A week held by one raw file was
+    // counted from that file's lines as it was parsed; a week spread over
+    // several files is counted again from all its silver parts, since its
+    // baskets may span them.
+    let counted: Vec<WeekCounts> = by_week
+        .into_par_iter()
+        .map(|(week, mut from_files)| match from_files.len() {
+            1 => Ok(from_files.pop().expect("one")),
+            _ => Ok(count_week(week, &week_lines(lake, week)?, config)),
         })
         .collect::<Result<_, EtlError>>()?;
     let mut stats = PriorStats::default();
@@ -351,7 +325,9 @@ pub fn run(
     weeks
         .par_iter()
         .try_for_each(|&week| -> Result<(), EtlError> {
-            let (_, baskets) = week_baskets(lake, week)?;
+            let lines = week_lines(lake, week)?;
+            let baskets = assemble(&lines, key_kind(&lines));
+            drop(lines);
             let mut rows = Vec::with_capacity(baskets.len());
             let mut features = Vec::new();
             for b in baskets {
@@ -437,13 +413,15 @@ struct FileOutcome {
 }
 
 /// Parses one raw file, lands a copy in the lake's `raw/` (when it came from
-/// elsewhere) and writes its silver parts and rejects.
+/// elsewhere), writes its silver parts and rejects, and counts each of its
+/// weeks as if the file held all of that week's lines.
 fn raw_to_silver(
     raw: &Lake,
     lake: &Lake,
     file: &str,
+    config: &EtlConfig,
     progress: Progress<'_>,
-) -> Result<(FileOutcome, BTreeSet<i32>), EtlError> {
+) -> Result<(FileOutcome, BTreeMap<i32, WeekCounts>), EtlError> {
     let bytes = raw.get(file)?;
     let landed = format!("raw/{}", file.rsplit('/').next().unwrap_or(file));
     if raw.url(file) != lake.url(&landed) {
@@ -489,11 +467,55 @@ fn raw_to_silver(
             .map(|p| format!("{} line {}: {}", p.file, p.line, p.reason))
             .collect(),
     };
-    Ok((outcome, by_week.into_keys().collect()))
+    // A file's lines come in line order, the order `week_lines` gives.
+    let counts = by_week
+        .into_iter()
+        .map(|(week, lines)| (week, count_week(week, &lines, config)))
+        .collect();
+    Ok((outcome, counts))
 }
 
-/// One week's baskets from its silver parts, in a fixed order.
-fn week_baskets(lake: &Lake, week: i32) -> Result<(KeyKind, Vec<LabelledBasket>), EtlError> {
+/// Pass 1 over one week's lines (in source order): the training baskets'
+/// priors and tag data, and what the report says of the week.
+fn count_week(week: i32, lines: &[raw::Line], config: &EtlConfig) -> WeekCounts {
+    let kind = key_kind(lines);
+    let baskets = assemble(lines, kind);
+    let mut stats = PriorStats::default();
+    let mut tag_data = TagData::default();
+    let mut by_split = BTreeMap::new();
+    let (mut unlabelled, mut conflicts) = (0, 0);
+    for b in &baskets {
+        conflicts += u64::from(b.label_conflict);
+        let Some(class) = class_index(&b.label) else {
+            unlabelled += 1;
+            continue;
+        };
+        let (split, fold) = assign(&b.key, config.seed, &config.split);
+        *by_split.entry(split.name().to_string()).or_insert(0) += 1;
+        if split == Split::Train {
+            stats.add(&b.basket, class, fold);
+            if config.tags.is_some() {
+                tag_data.add(&b.basket, class, fold);
+            }
+        }
+    }
+    WeekCounts {
+        stats,
+        tag_data,
+        report: WeekReport {
+            week,
+            lines: lines.len() as u64,
+            baskets: baskets.len() as u64,
+            key: kind,
+        },
+        by_split,
+        unlabelled,
+        conflicts,
+    }
+}
+
+/// One week's lines from its silver parts, in source order (file, line).
+fn week_lines(lake: &Lake, week: i32) -> Result<Vec<raw::Line>, EtlError> {
     let mut lines = Vec::new();
     for key in lake.list(&format!("silver/SHOP_WEEK={week}/"))? {
         let bytes = lake.get(&key)?;
@@ -507,8 +529,7 @@ fn week_baskets(lake: &Lake, week: i32) -> Result<(KeyKind, Vec<LabelledBasket>)
     lines.sort_by(|a, b| {
         (a.source_file.as_str(), a.source_line).cmp(&(b.source_file.as_str(), b.source_line))
     });
-    let kind = key_kind(&lines);
-    Ok((kind, assemble(&lines, kind)))
+    Ok(lines)
 }
 
 /// A gold table checked for completeness: its spec and its partitions,

@@ -112,41 +112,44 @@ pub fn write_lines(lines: &[Line]) -> Result<Vec<u8>, String> {
 
 /// Parquet bytes of a silver part back to lines.
 pub fn read_lines(bytes: Vec<u8>) -> Result<Vec<Line>, String> {
+    use arrow_array::Array;
     let batch = from_parquet(bytes, schema())?;
+    // Each column downcast once, not once a row.
     let int = |c: usize| batch.column(c).as_primitive::<Int32Type>();
     let text = |c: usize| batch.column(c).as_string::<i32>();
-    let opt = |c: usize, i: usize| -> Option<String> {
-        let a = text(c);
-        a.is_valid(i).then(|| a.value(i).to_string())
-    };
+    let [week, date, weekday, hour, quantity] = [0, 1, 2, 3, 4].map(int);
     let spend = batch.column(5).as_primitive::<Float64Type>();
+    let [prod, prod_10, prod_20, prod_30, prod_40, cust, cust_sensitivity, lifestage] =
+        [6, 7, 8, 9, 10, 11, 12, 13].map(text);
+    let [basket_id, size, label, basket_type, mission, store, format, region, file] =
+        [14, 15, 16, 17, 18, 19, 20, 21, 22].map(text);
     let line_no = batch.column(23).as_primitive::<Int64Type>();
-    use arrow_array::Array;
+    let opt = |a: &StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_string());
     Ok((0..batch.num_rows())
         .map(|i| Line {
-            shop_week: int(0).value(i),
-            shop_date: int(1).value(i),
-            shop_weekday: int(2).value(i),
-            shop_hour: int(3).value(i),
-            quantity: int(4).value(i),
+            shop_week: week.value(i),
+            shop_date: date.value(i),
+            shop_weekday: weekday.value(i),
+            shop_hour: hour.value(i),
+            quantity: quantity.value(i),
             spend: spend.value(i),
-            prod_code: text(6).value(i).to_string(),
-            prod_code_10: text(7).value(i).to_string(),
-            prod_code_20: text(8).value(i).to_string(),
-            prod_code_30: text(9).value(i).to_string(),
-            prod_code_40: opt(10, i),
-            cust_code: opt(11, i),
-            cust_price_sensitivity: opt(12, i),
-            cust_lifestage: opt(13, i),
-            basket_id: text(14).value(i).to_string(),
-            basket_size: text(15).value(i).to_string(),
-            basket_price_sensitivity: text(16).value(i).to_string(),
-            basket_type: text(17).value(i).to_string(),
-            basket_dominant_mission: text(18).value(i).to_string(),
-            store_code: text(19).value(i).to_string(),
-            store_format: text(20).value(i).to_string(),
-            store_region: text(21).value(i).to_string(),
-            source_file: text(22).value(i).to_string(),
+            prod_code: prod.value(i).to_string(),
+            prod_code_10: prod_10.value(i).to_string(),
+            prod_code_20: prod_20.value(i).to_string(),
+            prod_code_30: prod_30.value(i).to_string(),
+            prod_code_40: opt(prod_40, i),
+            cust_code: opt(cust, i),
+            cust_price_sensitivity: opt(cust_sensitivity, i),
+            cust_lifestage: opt(lifestage, i),
+            basket_id: basket_id.value(i).to_string(),
+            basket_size: size.value(i).to_string(),
+            basket_price_sensitivity: label.value(i).to_string(),
+            basket_type: basket_type.value(i).to_string(),
+            basket_dominant_mission: mission.value(i).to_string(),
+            store_code: store.value(i).to_string(),
+            store_format: format.value(i).to_string(),
+            store_region: region.value(i).to_string(),
+            source_file: file.value(i).to_string(),
             source_line: line_no.value(i) as u64,
         })
         .collect())

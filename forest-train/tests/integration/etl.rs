@@ -518,6 +518,46 @@ fn etl_output_is_the_same_bytes_across_runs_and_thread_counts() {
     assert!(other["gold/_spec.json"] != first.0["gold/_spec.json"]);
 }
 
+/// A week is counted from its lines as its file is parsed when one file
+/// holds it, and from all its silver parts when several do: the same week
+/// cut into two files (mid-basket) gives the gold of the whole file.
+#[test]
+fn a_week_spread_over_files_gives_the_gold_of_the_whole_week() {
+    let (name, bytes) = &synth_raw()[0];
+    let text = std::str::from_utf8(bytes).unwrap();
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let (head, body) = lines.split_first().unwrap();
+    let cut = body.len() / 2;
+    let id = |line: &str| line.split(',').nth(BASKET_ID).unwrap().to_string();
+    assert_eq!(id(body[cut - 1]), id(body[cut]), "the cut splits a basket");
+    let part = |lines: &[&str]| format!("{head}{}", lines.concat()).into_bytes();
+    let whole = raw_dir(&[(name.clone(), bytes.clone())]);
+    let halves = raw_dir(&[
+        ("a.csv".to_string(), part(&body[..cut])),
+        ("b.csv".to_string(), part(&body[cut..])),
+    ]);
+    let config = config(SEED);
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let one_report = run_local(whole.path(), one.path(), &config).unwrap();
+    let two_report = run_local(halves.path(), two.path(), &config).unwrap();
+    assert_eq!(two_report.raw_files, 2);
+    assert_eq!(
+        local(two.path())
+            .list("silver/SHOP_WEEK=200607/")
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(one_report.baskets, two_report.baskets);
+    let (one, two) = (
+        objects(&local(one.path()), "gold/"),
+        objects(&local(two.path()), "gold/"),
+    );
+    for key in ["gold/SHOP_WEEK=200607/part-0.parquet", "gold/_spec.json"] {
+        assert!(one[key] == two[key], "{key} differs");
+    }
+}
+
 // ---------------------------------------------------------------- parity
 
 #[test]
