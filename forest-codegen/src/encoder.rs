@@ -10,14 +10,15 @@
 //!
 //! Code lookups are where the encoder spends its time: a basket of 20 lines
 //! looks up 100 codes. Every product-code table of [`PERFECT_HASH_MIN`]
-//! codes or more gets a perfect hash ([`super::phf`]): one hash and one
+//! codes or more gets a perfect hash ([`forest_core::compiled::phf`]): one hash and one
 //! comparison, where even a binary search over a dozen codes makes four
 //! string comparisons (measured on a basket of 8 lines: 2.24 us with
 //! hashes everywhere, 2.59 us with binary search below 32 codes). The
 //! vocabularies, a handful of values each, are scanned with inline
 //! compares (forest-core's `StaticBasket::category`).
 
-use crate::{f32_lit, list, phf, str_lit, Emitter};
+use crate::{f32_lit, list, str_lit, Emitter};
+use forest_core::compiled::phf;
 use forest_core::FeatureKind;
 use forest_core::Model;
 
@@ -174,35 +175,12 @@ pub static BASKET: Option<{core}::compiled::StaticBasket<'static>> =
 /// emitted them.
 fn emit_cache(out: &mut Emitter<'_>, model: &Model) -> bool {
     let spec = &model.meta.features;
-    let (Some(priors), Some(tables)) = (&spec.basket, spec.basket_tables()) else {
+    let (Some(values), Some(products)) = (
+        forest_core::compiled::product_cache(spec),
+        spec.basket.as_ref().and_then(|p| p.levels.last()),
+    ) else {
         return false;
     };
-    let Some((products, above)) = priors.levels.split_last() else {
-        return false;
-    };
-    if products.parents.is_empty() {
-        return false;
-    }
-    let code = |l: usize, p: u32| -> String {
-        if p == u32::MAX {
-            String::new()
-        } else {
-            above[l].codes[p as usize].clone()
-        }
-    };
-    let mut values = Vec::new();
-    for (i, chain) in products.parents.chunks(4).enumerate() {
-        let item = forest_core::Item {
-            prod_code: products.codes[i].clone(),
-            prod_code_10: code(3, chain[3]),
-            prod_code_20: code(2, chain[2]),
-            prod_code_30: code(1, chain[1]),
-            prod_code_40: Some(code(0, chain[0])),
-            quantity: 1.0,
-            spend: 1.0,
-        };
-        values.extend(forest_core::line_priors(&tables, &item));
-    }
     let parents = out.int_blob(
         products.parents.iter().copied(),
         u32::to_le_bytes,

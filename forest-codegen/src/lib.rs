@@ -86,7 +86,6 @@
 mod encoder;
 mod metadata;
 mod nested;
-mod phf;
 mod predicated;
 mod tables;
 

@@ -11,7 +11,10 @@
 //!
 //! [`encode_basket_with`]: crate::encode::encode_basket_with
 
+mod index;
 pub mod phf;
+
+pub use index::{product_cache, BasketIndex};
 
 use crate::basket::{Item, ProductLevel};
 use crate::encode::{BasketTables, CachedLine};

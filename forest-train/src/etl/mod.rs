@@ -32,6 +32,8 @@ use thiserror::Error;
 
 use crate::lake::{Lake, LakeError};
 use baskets::{assemble, key_kind, KeyKind};
+use forest_core::compiled::{BasketIndex, StaticBasket, StaticLevel};
+use forest_core::{encode_basket_with, FeatureSpec};
 use forest_learn::Dataset;
 use gold::{GoldRow, GoldSpec, Split};
 use priors::{class_index, PriorStats, CLASSES, FOLDS};
@@ -321,6 +323,25 @@ pub fn run(
         .map(|f| stats.spec(Some(f), config.smoothing, tag_fits[f + 1].as_ref()))
         .collect();
 
+    // The encoders of pass 2: the specs' tables with perfect hashes and the
+    // product cache (forest-core's compiled form; the same features as the
+    // spec's own encoder, several times faster over a week of baskets).
+    let all_specs: Vec<&FeatureSpec> = std::iter::once(&spec).chain(&fold_specs).collect();
+    let indexes: Vec<BasketIndex> = all_specs
+        .iter()
+        .map(|s| {
+            BasketIndex::new(s)
+                .ok_or_else(|| EtlError::Invalid("the ETL's spec is not a basket spec".into()))
+        })
+        .collect::<Result<_, _>>()?;
+    let levels: Vec<Vec<StaticLevel>> = indexes.iter().map(BasketIndex::levels).collect();
+    let encoders: Vec<StaticBasket> = indexes
+        .iter()
+        .zip(&levels)
+        .map(|(index, levels)| index.tables(levels))
+        .collect();
+    let width = spec.len();
+
     // Pass 2 over silver: encode and write gold.
     weeks
         .par_iter()
@@ -329,19 +350,18 @@ pub fn run(
             let baskets = assemble(&lines, key_kind(&lines));
             drop(lines);
             let mut rows = Vec::with_capacity(baskets.len());
-            let mut features = Vec::new();
+            let mut features = vec![0.0; width];
             for b in baskets {
                 if class_index(&b.label).is_none() {
                     continue;
                 }
                 let (split, fold) = assign(&b.key, config.seed, &config.split);
                 let encoder = if split == Split::Train {
-                    &fold_specs[fold]
+                    &encoders[fold + 1]
                 } else {
-                    &spec
+                    &encoders[0]
                 };
-                encoder
-                    .encode_basket(&b.basket, &mut features)
+                encode_basket_with(encoder, &b.basket, &mut features)
                     .map_err(|e| EtlError::Invalid(format!("basket {}: {e}", b.key)))?;
                 rows.push(GoldRow {
                     key: b.key,

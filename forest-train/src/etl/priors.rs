@@ -27,6 +27,16 @@ pub fn class_index(label: &str) -> Option<usize> {
     CLASSES.iter().position(|c| *c == label)
 }
 
+/// The entry of `code` in `map`, inserted as `empty` the first time: a
+/// code is looked up by `&str` and copied into the map only once (counting
+/// runs once per line and level; `entry` would copy it every time).
+fn slot_of<'m, V>(map: &'m mut HashMap<String, V>, code: &str, empty: V) -> &'m mut V {
+    if !map.contains_key(code) {
+        map.insert(code.to_string(), empty);
+    }
+    map.get_mut(code).expect("inserted above")
+}
+
 /// Basket counts by fold and class, per product code and level, plus the
 /// vocabularies of the categorical fields.
 #[derive(Debug, Clone, Default)]
@@ -56,7 +66,7 @@ impl PriorStats {
             self.all_prices.1 += 1;
             for (prices, level) in self.prices.iter_mut().zip(ProductLevel::CHAIN) {
                 if let Some(code) = level.code(item) {
-                    let slot = prices.entry(code.to_string()).or_insert((0.0, 0));
+                    let slot = slot_of(prices, code, (0.0, 0));
                     slot.0 += log_price;
                     slot.1 += 1;
                 }
@@ -72,11 +82,15 @@ impl PriorStats {
                 }
             }
         }
+        let mut codes: Vec<&str> = Vec::with_capacity(basket.items.len());
         for (counts, level) in self.levels.iter_mut().zip(ProductLevel::CHAIN) {
             // A basket counts once per code, however many lines hold it.
-            let codes: BTreeSet<&str> = basket.items.iter().filter_map(|i| level.code(i)).collect();
-            for code in codes {
-                counts.entry(code.to_string()).or_insert([0.0; FOLDS * 3])[slot] += 1.0;
+            codes.clear();
+            codes.extend(basket.items.iter().filter_map(|i| level.code(i)));
+            codes.sort_unstable();
+            codes.dedup();
+            for code in &codes {
+                slot_of(counts, code, [0.0; FOLDS * 3])[slot] += 1.0;
             }
         }
         let fields = [
@@ -89,7 +103,9 @@ impl PriorStats {
         ];
         for (vocab, value) in self.vocab.iter_mut().zip(fields) {
             if let Some(v) = value.filter(|v| !forest_core::is_missing(v)) {
-                vocab.insert(v.trim().to_string());
+                if !vocab.contains(v.trim()) {
+                    vocab.insert(v.trim().to_string());
+                }
             }
         }
     }
