@@ -449,8 +449,17 @@ fn raw_to_silver(
     }
     let parsed = raw::parse_raw(file, &bytes);
     let mut by_week: BTreeMap<i32, Vec<raw::Line>> = BTreeMap::new();
-    for line in parsed.lines {
-        by_week.entry(line.shop_week).or_default().push(line);
+    match parsed.lines.first().map(|l| l.shop_week) {
+        // The usual file, one week: its lines as they are, not moved one by
+        // one (a line is a few hundred bytes).
+        Some(week) if parsed.lines.iter().all(|l| l.shop_week == week) => {
+            by_week.insert(week, parsed.lines);
+        }
+        _ => {
+            for line in parsed.lines {
+                by_week.entry(line.shop_week).or_default().push(line);
+            }
+        }
     }
     let silver_rows = by_week.values().map(|v| v.len() as u64).sum();
     for (week, lines) in &by_week {

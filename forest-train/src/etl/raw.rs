@@ -168,6 +168,10 @@ pub fn parse_raw_in_chunks(file: &str, bytes: &[u8], chunk_bytes: usize) -> Pars
         .into_par_iter()
         .map(|piece| parse_piece(file, bytes, piece, header_problem.as_deref()))
         .collect();
+    // Reserved once: a line is a few hundred bytes, and growing the vector
+    // piece by piece copied every line several times over.
+    out.lines
+        .reserve_exact(parsed.iter().map(|p| p.lines.len()).sum());
     for piece in parsed {
         out.input_rows += piece.input_rows;
         out.lines.extend(piece.lines);
