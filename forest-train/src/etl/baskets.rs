@@ -89,14 +89,25 @@ pub fn baskets_of_file(file: &str, bytes: &[u8]) -> (Vec<LabelledBasket>, Vec<Re
 /// Groups one week's lines into baskets, sorted by key. Basket attributes
 /// come from the basket's first line in file order.
 pub fn assemble(lines: &[Line], kind: KeyKind) -> Vec<LabelledBasket> {
-    let mut index: HashMap<String, usize> = HashMap::new();
+    // Lines are grouped by what their key is written from: the id itself
+    // when ids tell baskets apart (`id:<id>` is one-to-one with the id), so
+    // a key is written once a basket, not once a line.
+    let mut by_id: HashMap<&str, usize> = HashMap::new();
+    let mut by_key: HashMap<String, usize> = HashMap::new();
     let mut groups: Vec<(String, Vec<&Line>)> = Vec::new();
     for line in lines {
-        let key = basket_key(line, kind);
-        match index.get(&key) {
+        let found = match kind {
+            KeyKind::BasketId => by_id.get(line.basket_id.as_str()),
+            KeyKind::Composite => by_key.get(&basket_key(line, kind)),
+        };
+        match found {
             Some(&i) => groups[i].1.push(line),
             None => {
-                index.insert(key.clone(), groups.len());
+                let key = basket_key(line, kind);
+                match kind {
+                    KeyKind::BasketId => by_id.insert(&line.basket_id, groups.len()),
+                    KeyKind::Composite => by_key.insert(key.clone(), groups.len()),
+                };
                 groups.push((key, vec![line]));
             }
         }
