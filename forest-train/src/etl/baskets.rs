@@ -11,7 +11,7 @@
 //! each, so lines that differ in them are two baskets; on the real week
 //! they tell 13 more baskets apart, most of them anonymous shoppers').
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use forest_core::{Basket, Item};
 

@@ -8,7 +8,9 @@
 //! baskets. Validation and test baskets, and serving, use priors from all
 //! training baskets, which is the spec that travels with the model.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use foldhash::HashMap;
 
 use forest_core::tags::TagModel;
 use forest_core::{Basket, FeatureSpec};

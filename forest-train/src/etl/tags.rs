@@ -43,7 +43,9 @@
 //! its own ChaCha8 stream seeded from the ETL seed and the fold: the same
 //! data and seed give the same tables on any number of threads.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 
 use forest_core::tags::{rule_bound, rule_class, N_TAGS};
 use forest_core::Basket;
