@@ -6,11 +6,14 @@
 //! ```
 //!
 //! It works partition by partition so memory stays flat as weeks are added:
-//! raw files are parsed in parallel, one per task; then each shop week is
-//! read back from silver twice, once to count the training baskets' labels
-//! per product (the priors), once to encode its baskets with them. Only the
-//! counts, which grow with the product catalogue and not with the weeks,
-//! are ever held for all weeks at once.
+//! raw files are parsed in parallel, one per task, and each file's weeks
+//! are counted as it is parsed (the training baskets' labels per product:
+//! the priors; a week spread over several files is counted again from all
+//! its silver parts); then each shop week is read back from silver once, to
+//! encode its baskets with the fitted priors. Only the counts, which grow
+//! with the product catalogue and not with the weeks, and the tag model's
+//! training baskets (products and line counts) are held for all weeks at
+//! once.
 //!
 //! A run rebuilds `silver/` and `gold/` from the raw files it is given.
 

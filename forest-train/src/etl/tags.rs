@@ -26,7 +26,9 @@
 //! tags. After [`TagConfig::burn_in`] sweeps it averages the conditionals
 //! themselves (not the draws: Rao-Blackwellised, less noisy) over
 //! [`TagConfig::samples`] sweeps, pooled over [`TagConfig::chains`]
-//! chains: that average is the product's posterior.
+//! chains: that average is the product's posterior. On large training sets
+//! the sweeps shrink so that a fit visits at most
+//! [`TagConfig::line_budget`] basket lines ([`TagConfig::for_lines`]).
 //!
 //! θ is chosen first, once, on all training baskets
 //! ([`TagIndex::choose_bracket`]): a sampler cannot move θ by itself, as its
