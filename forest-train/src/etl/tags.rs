@@ -744,7 +744,10 @@ impl<'a> Sampler<'a> {
         // Every tag is judged on the same baskets, so the rule's likelihood
         // is (1 - ε)^hits (ε/2)^misses = const · r^misses.
         let mut misses = [0i32; N_TAGS];
-        for &(b, c) in occurrences {
+        for (i, &(b, c)) in occurrences.iter().enumerate() {
+            if let Some(&(ahead, _)) = occurrences.get(i + PREFETCH_DISTANCE) {
+                prefetch(&self.state[ahead as usize]);
+            }
             let s = self.state[b as usize];
             for (t, m) in misses.iter_mut().enumerate() {
                 let shifted = i64::from(s.sum) + i64::from(c) * (t as i64 - old as i64);
@@ -820,6 +823,26 @@ impl<'a> Sampler<'a> {
             })
             .count();
         agree as f64 / self.baskets.len().max(1) as f64
+    }
+}
+
+/// Occurrences ahead whose basket state a resample asks the cache for. A
+/// resample is bound by those loads (a third of its time went to the one
+/// that reads the state): with the prefetch, the tag model's phase of the
+/// ETL on 52 synthetic weeks took 0.59-0.70 s against 0.75-0.84 s (3 runs
+/// each); 16 ahead measured the same as 8.
+const PREFETCH_DISTANCE: usize = 8;
+
+/// Asks the cache for `value`'s line, without waiting for it.
+#[inline(always)]
+fn prefetch<T>(value: &T) {
+    // SAFETY: a prefetch is a hint: it reads nothing into the program and
+    // never faults, and SSE (which has it) is part of every x86_64 target.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            (value as *const T).cast(),
+        );
     }
 }
 
