@@ -1,7 +1,8 @@
 //! The compiled model against the reference: the branch-free walk, the
 //! nested if/else baseline and forest-core's interpreter must give
 //! bit-identical probabilities for every input, and the compiled basket
-//! encoder must give the interpreter's (the ETL's) features bit for bit.
+//! encoder (and its form built at run time, which the ETL encodes gold
+//! with) must give the interpreter's features bit for bit.
 //!
 //! Inputs are drawn to hit the edges: NaN (with any payload), infinities,
 //! values exactly on the model's own thresholds and one ULP either side,
@@ -295,6 +296,19 @@ fn basket() -> impl Strategy<Value = Basket> {
         )
 }
 
+/// The approved model's tables as the ETL builds them at run time
+/// (`forest_core::compiled::BasketIndex`): perfect hashes and the product
+/// cache over the decoded spec.
+fn runtime_tables() -> forest_core::compiled::StaticBasket<'static> {
+    use forest_core::compiled::{BasketIndex, StaticLevel};
+    static INDEX: OnceLock<BasketIndex<'static>> = OnceLock::new();
+    static LEVELS: OnceLock<Vec<StaticLevel<'static>>> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        BasketIndex::new(&interpreter::model().meta.features).expect("a basket spec")
+    });
+    index.tables(LEVELS.get_or_init(|| index.levels()))
+}
+
 proptest! {
     #![proptest_config(config(1024))]
 
@@ -303,6 +317,9 @@ proptest! {
         let compiled = forest::encode_basket(&b).unwrap();
         let reference = interpreter::encode_basket(&b).unwrap();
         prop_assert_eq!(bits(&compiled), bits(&reference), "{:?}", b);
+        let mut runtime = vec![f32::NAN; reference.len()];
+        forest_core::encode_basket_with(&runtime_tables(), &b, &mut runtime).unwrap();
+        prop_assert_eq!(bits(&runtime), bits(&reference), "run-time index: {:?}", b);
         let p = forest::predict_basket(&b).unwrap();
         let expected = interpreter::predict_proba(&reference);
         prop_assert_eq!(bits(&p.probabilities), bits(&expected));
