@@ -255,10 +255,12 @@ pub fn run(
     // baskets may span them.
     let counted: Vec<WeekCounts> = by_week
         .into_par_iter()
-        .map(|(week, mut from_files)| match from_files.len() {
-            1 => Ok(from_files.pop().expect("one")),
-            _ => Ok(count_week(week, &week_lines(lake, week)?, config)),
-        })
+        .map(
+            |(week, mut from_files)| match (from_files.pop(), from_files.is_empty()) {
+                (Some(counted), true) => Ok(counted),
+                _ => Ok(count_week(week, &week_lines(lake, week)?, config)),
+            },
+        )
         .collect::<Result<_, EtlError>>()?;
     let mut stats = PriorStats::default();
     let mut tag_data = TagData::default();
