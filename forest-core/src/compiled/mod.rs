@@ -1,7 +1,9 @@
 //! What a compiled model calls at run time: the order keys its branch-free
 //! walk compares, the table-row encoder, and the types its basket encoder
 //! tables are built from. The code that writes compiled models is
-//! `forest-codegen`, which only the `forest` crate's build script uses.
+//! `forest-codegen`, which only the `forest` crate's build script uses;
+//! [`BasketIndex`] builds the same basket tables at run time from a decoded
+//! spec (the ETL encodes its gold tables with them).
 //!
 //! The tables borrow (in generated code: `'static` arrays), so a compiled
 //! model's encoder needs no allocation and no start-up work.
