@@ -11,6 +11,8 @@
 //! each, so lines that differ in them are two baskets; on the real week
 //! they tell 13 more baskets apart, most of them anonymous shoppers').
 
+use std::borrow::Cow;
+
 use foldhash::{HashMap, HashMapExt};
 
 use forest_core::{Basket, Item};
@@ -89,26 +91,21 @@ pub fn baskets_of_file(file: &str, bytes: &[u8]) -> (Vec<LabelledBasket>, Vec<Re
 /// Groups one week's lines into baskets, sorted by key. Basket attributes
 /// come from the basket's first line in file order.
 pub fn assemble(lines: &[Line], kind: KeyKind) -> Vec<LabelledBasket> {
-    // Lines are grouped by what their key is written from: the id itself
-    // when ids tell baskets apart (`id:<id>` is one-to-one with the id), so
-    // a key is written once a basket, not once a line.
-    let mut by_id: HashMap<&str, usize> = HashMap::new();
-    let mut by_key: HashMap<String, usize> = HashMap::new();
+    // Lines are grouped by what their key is written from: the id itself,
+    // borrowed, when ids tell baskets apart (`id:<id>` is one-to-one with
+    // the id), so that key is written once a basket, not once a line.
+    let mut index: HashMap<Cow<str>, usize> = HashMap::new();
     let mut groups: Vec<(String, Vec<&Line>)> = Vec::new();
     for line in lines {
-        let found = match kind {
-            KeyKind::BasketId => by_id.get(line.basket_id.as_str()),
-            KeyKind::Composite => by_key.get(&basket_key(line, kind)),
+        let identity = match kind {
+            KeyKind::BasketId => Cow::Borrowed(line.basket_id.as_str()),
+            KeyKind::Composite => Cow::Owned(basket_key(line, kind)),
         };
-        match found {
+        match index.get(identity.as_ref()) {
             Some(&i) => groups[i].1.push(line),
             None => {
-                let key = basket_key(line, kind);
-                match kind {
-                    KeyKind::BasketId => by_id.insert(&line.basket_id, groups.len()),
-                    KeyKind::Composite => by_key.insert(key.clone(), groups.len()),
-                };
-                groups.push((key, vec![line]));
+                index.insert(identity, groups.len());
+                groups.push((basket_key(line, kind), vec![line]));
             }
         }
     }
