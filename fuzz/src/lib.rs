@@ -164,7 +164,7 @@ pub fn csv_file(data: &[u8]) {
         );
         assert!(!reject.reason.is_empty());
     }
-    for line in &parsed.lines {
+    for line in parsed.lines.iter() {
         assert!(line.source_line >= 2);
     }
 }

@@ -17,7 +17,8 @@ use foldhash::{HashMap, HashMapExt};
 
 use forest_core::{Basket, Item};
 
-use super::raw::{parse_raw, Line, Reject};
+use super::lines::Line;
+use super::raw::{parse_raw, Reject};
 
 /// How a week's baskets are told apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -31,13 +32,13 @@ pub enum KeyKind {
 }
 
 /// Decides the key for one shop week's lines.
-pub fn key_kind(lines: &[Line]) -> KeyKind {
+pub fn key_kind(lines: &[Line<'_>]) -> KeyKind {
     let Some(first) = lines.first() else {
         return KeyKind::BasketId;
     };
     let float_notation = |id: &str| id.contains(['E', 'e', '.']);
     let one_id = lines.iter().all(|l| l.basket_id == first.basket_id);
-    if (one_id && lines.len() > 1) || lines.iter().any(|l| float_notation(&l.basket_id)) {
+    if (one_id && lines.len() > 1) || lines.iter().any(|l| float_notation(l.basket_id)) {
         KeyKind::Composite
     } else {
         KeyKind::BasketId
@@ -45,12 +46,12 @@ pub fn key_kind(lines: &[Line]) -> KeyKind {
 }
 
 /// The key of a line's basket.
-pub fn basket_key(line: &Line, kind: KeyKind) -> String {
+pub fn basket_key(line: &Line<'_>, kind: KeyKind) -> String {
     match kind {
         KeyKind::BasketId => format!("id:{}", line.basket_id),
         KeyKind::Composite => format!(
             "c:{}|{}|{}|{}|{}|{}|{}",
-            line.cust_code.as_deref().unwrap_or("anonymous"),
+            line.cust_code.unwrap_or("anonymous"),
             line.store_code,
             line.shop_date,
             line.shop_hour,
@@ -82,23 +83,25 @@ pub struct LabelledBasket {
 /// by key, and the lines that did not parse, with their reasons.
 pub fn baskets_of_file(file: &str, bytes: &[u8]) -> (Vec<LabelledBasket>, Vec<Reject>) {
     let parsed = parse_raw(file, bytes);
-    let kind = key_kind(&parsed.lines);
+    let lines = parsed.lines.in_source_order();
+    let kind = key_kind(&lines);
+    let baskets = assemble(&lines, kind);
     let mut rejects = parsed.problems;
     rejects.extend(parsed.rejects);
-    (assemble(&parsed.lines, kind), rejects)
+    (baskets, rejects)
 }
 
 /// Groups one week's lines into baskets, sorted by key. Basket attributes
 /// come from the basket's first line in file order.
-pub fn assemble(lines: &[Line], kind: KeyKind) -> Vec<LabelledBasket> {
+pub fn assemble(lines: &[Line<'_>], kind: KeyKind) -> Vec<LabelledBasket> {
     // Lines are grouped by what their key is written from: the id itself,
     // borrowed, when ids tell baskets apart (`id:<id>` is one-to-one with
     // the id), so that key is written once a basket, not once a line.
     let mut index: HashMap<Cow<str>, usize> = HashMap::new();
-    let mut groups: Vec<(String, Vec<&Line>)> = Vec::new();
+    let mut groups: Vec<(String, Vec<&Line<'_>>)> = Vec::new();
     for line in lines {
         let identity = match kind {
-            KeyKind::BasketId => Cow::Borrowed(line.basket_id.as_str()),
+            KeyKind::BasketId => Cow::Borrowed(line.basket_id),
             KeyKind::Composite => Cow::Owned(basket_key(line, kind)),
         };
         match index.get(identity.as_ref()) {
@@ -120,20 +123,20 @@ pub fn assemble(lines: &[Line], kind: KeyKind) -> Vec<LabelledBasket> {
                 label,
                 label_conflict: conflict,
                 basket: Basket {
-                    store_format: first.store_format.clone(),
-                    store_region: first.store_region.clone(),
-                    basket_size: first.basket_size.clone(),
-                    basket_type: first.basket_type.clone(),
-                    dominant_mission: first.basket_dominant_mission.clone(),
-                    customer_price_sensitivity: first.cust_price_sensitivity.clone(),
+                    store_format: first.store_format.to_string(),
+                    store_region: first.store_region.to_string(),
+                    basket_size: first.basket_size.to_string(),
+                    basket_type: first.basket_type.to_string(),
+                    dominant_mission: first.basket_dominant_mission.to_string(),
+                    customer_price_sensitivity: first.cust_price_sensitivity.map(str::to_string),
                     items: lines
                         .iter()
                         .map(|l| Item {
-                            prod_code: l.prod_code.clone(),
-                            prod_code_10: l.prod_code_10.clone(),
-                            prod_code_20: l.prod_code_20.clone(),
-                            prod_code_30: l.prod_code_30.clone(),
-                            prod_code_40: l.prod_code_40.clone(),
+                            prod_code: l.prod_code.to_string(),
+                            prod_code_10: l.prod_code_10.to_string(),
+                            prod_code_20: l.prod_code_20.to_string(),
+                            prod_code_30: l.prod_code_30.to_string(),
+                            prod_code_40: l.prod_code_40.map(str::to_string),
                             quantity: f64::from(l.quantity),
                             spend: l.spend,
                         })
@@ -146,7 +149,7 @@ pub fn assemble(lines: &[Line], kind: KeyKind) -> Vec<LabelledBasket> {
     baskets
 }
 
-fn majority_label(lines: &[&Line]) -> (String, bool) {
+fn majority_label(lines: &[&Line<'_>]) -> (String, bool) {
     let mut counts: Vec<(&str, usize)> = Vec::new();
     for l in lines {
         match counts
@@ -154,7 +157,7 @@ fn majority_label(lines: &[&Line]) -> (String, bool) {
             .find(|(s, _)| *s == l.basket_price_sensitivity)
         {
             Some((_, n)) => *n += 1,
-            None => counts.push((&l.basket_price_sensitivity, 1)),
+            None => counts.push((l.basket_price_sensitivity, 1)),
         }
     }
     // Stable: among equal counts the first seen (the first line's) wins.
@@ -168,7 +171,7 @@ fn majority_label(lines: &[&Line]) -> (String, bool) {
 mod tests {
     use super::*;
 
-    fn line(id: &str, cust: Option<&str>, hour: i32, label: &str) -> Line {
+    fn line<'a>(id: &'a str, cust: Option<&'a str>, hour: i32, label: &'a str) -> Line<'a> {
         Line {
             shop_week: 200607,
             shop_date: 20060413,
@@ -176,23 +179,23 @@ mod tests {
             shop_hour: hour,
             quantity: 1,
             spend: 1.0,
-            prod_code: "PRD1".into(),
-            prod_code_10: "CL1".into(),
-            prod_code_20: "DEP1".into(),
-            prod_code_30: "G1".into(),
+            prod_code: "PRD1",
+            prod_code_10: "CL1",
+            prod_code_20: "DEP1",
+            prod_code_30: "G1",
             prod_code_40: None,
-            cust_code: cust.map(String::from),
+            cust_code: cust,
             cust_price_sensitivity: None,
             cust_lifestage: None,
-            basket_id: id.into(),
-            basket_size: "S".into(),
-            basket_price_sensitivity: label.into(),
-            basket_type: "Top Up".into(),
-            basket_dominant_mission: "Fresh".into(),
-            store_code: "STORE1".into(),
-            store_format: "LS".into(),
-            store_region: "E02".into(),
-            source_file: "f".into(),
+            basket_id: id,
+            basket_size: "S",
+            basket_price_sensitivity: label,
+            basket_type: "Top Up",
+            basket_dominant_mission: "Fresh",
+            store_code: "STORE1",
+            store_format: "LS",
+            store_region: "E02",
+            source_file: "f",
             source_line: 2,
         }
     }
@@ -212,8 +215,8 @@ mod tests {
         assert_eq!(baskets[0].basket.items.len(), 2);
         // A line of another size or mission is another basket.
         let mut other = line("9.94E+14", Some("C1"), 10, "LA");
-        other.basket_dominant_mission = "Grocery".into();
-        let split = assemble(&[lines[0].clone(), other], KeyKind::Composite);
+        other.basket_dominant_mission = "Grocery";
+        let split = assemble(&[lines[0], other], KeyKind::Composite);
         assert_eq!(split.len(), 2);
         assert!(baskets.iter().any(|b| b.key.starts_with("c:anonymous|")));
     }

@@ -19,6 +19,7 @@
 
 pub mod baskets;
 pub mod gold;
+pub mod lines;
 mod parquet_io;
 pub mod priors;
 pub mod raw;
@@ -39,6 +40,7 @@ use forest_core::compiled::{BasketIndex, StaticBasket, StaticLevel};
 use forest_core::{encode_basket_with, FeatureSpec};
 use forest_learn::Dataset;
 use gold::{GoldRow, GoldSpec, Split};
+use lines::{Line, Lines};
 use priors::{class_index, PriorStats, CLASSES, FOLDS};
 use tags::{TagConfig, TagData, TagTables};
 
@@ -258,7 +260,11 @@ pub fn run(
         .map(
             |(week, mut from_files)| match (from_files.pop(), from_files.is_empty()) {
                 (Some(counted), true) => Ok(counted),
-                _ => Ok(count_week(week, &week_lines(lake, week)?, config)),
+                _ => Ok(count_week(
+                    week,
+                    &week_lines(lake, week)?.in_source_order(),
+                    config,
+                )),
             },
         )
         .collect::<Result<_, EtlError>>()?;
@@ -351,9 +357,11 @@ pub fn run(
     weeks
         .par_iter()
         .try_for_each(|&week| -> Result<(), EtlError> {
-            let lines = week_lines(lake, week)?;
+            let table = week_lines(lake, week)?;
+            let lines = table.in_source_order();
             let baskets = assemble(&lines, key_kind(&lines));
             drop(lines);
+            drop(table);
             let mut rows = Vec::with_capacity(baskets.len());
             let mut features = vec![0.0; width];
             for b in baskets {
@@ -453,19 +461,7 @@ fn raw_to_silver(
         lake.put(&landed, &bytes)?;
     }
     let parsed = raw::parse_raw(file, &bytes);
-    let mut by_week: BTreeMap<i32, Vec<raw::Line>> = BTreeMap::new();
-    match parsed.lines.first().map(|l| l.shop_week) {
-        // The usual file, one week: its lines as they are, not moved one by
-        // one (a line is a few hundred bytes).
-        Some(week) if parsed.lines.iter().all(|l| l.shop_week == week) => {
-            by_week.insert(week, parsed.lines);
-        }
-        _ => {
-            for line in parsed.lines {
-                by_week.entry(line.shop_week).or_default().push(line);
-            }
-        }
-    }
+    let by_week = parsed.lines.by_week();
     let silver_rows = by_week.values().map(|v| v.len() as u64).sum();
     for (week, lines) in &by_week {
         let key = silver::part_key(*week, file);
@@ -501,17 +497,16 @@ fn raw_to_silver(
             .map(|p| format!("{} line {}: {}", p.file, p.line, p.reason))
             .collect(),
     };
-    // A file's lines come in line order, the order `week_lines` gives.
     let counts = by_week
         .into_iter()
-        .map(|(week, lines)| (week, count_week(week, &lines, config)))
+        .map(|(week, lines)| (week, count_week(week, &lines.in_source_order(), config)))
         .collect();
     Ok((outcome, counts))
 }
 
 /// Pass 1 over one week's lines (in source order): the training baskets'
 /// priors and tag data, and what the report says of the week.
-fn count_week(week: i32, lines: &[raw::Line], config: &EtlConfig) -> WeekCounts {
+fn count_week(week: i32, lines: &[Line<'_>], config: &EtlConfig) -> WeekCounts {
     let kind = key_kind(lines);
     let baskets = assemble(lines, kind);
     let mut stats = PriorStats::default();
@@ -548,22 +543,24 @@ fn count_week(week: i32, lines: &[raw::Line], config: &EtlConfig) -> WeekCounts 
     }
 }
 
-/// One week's lines from its silver parts, in source order (file, line).
-fn week_lines(lake: &Lake, week: i32) -> Result<Vec<raw::Line>, EtlError> {
-    let mut lines = Vec::new();
-    for key in lake.list(&format!("silver/SHOP_WEEK={week}/"))? {
+/// One week's lines from its silver parts, as one table (take them in
+/// source order with [`Lines::in_source_order`]).
+fn week_lines(lake: &Lake, week: i32) -> Result<Lines, EtlError> {
+    let mut parts = Vec::new();
+    let dir = format!("silver/SHOP_WEEK={week}/");
+    for key in lake.list(&dir)? {
         let bytes = lake.get(&key)?;
-        lines.extend(
+        parts.push(
             silver::read_lines(bytes).map_err(|message| EtlError::Table {
                 url: lake.url(&key),
                 message,
             })?,
         );
     }
-    lines.sort_by(|a, b| {
-        (a.source_file.as_str(), a.source_line).cmp(&(b.source_file.as_str(), b.source_line))
-    });
-    Ok(lines)
+    Lines::concat(&parts).map_err(|message| EtlError::Table {
+        url: lake.url(&dir),
+        message,
+    })
 }
 
 /// A gold table checked for completeness: its spec and its partitions,

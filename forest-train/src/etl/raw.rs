@@ -6,31 +6,8 @@
 use csv::{ByteRecord, ReaderBuilder};
 use forest_core::shorten;
 
-/// The columns of a raw file, in the order dunnhumby ships them.
-pub const RAW_COLUMNS: [&str; 22] = [
-    "SHOP_WEEK",
-    "SHOP_DATE",
-    "SHOP_WEEKDAY",
-    "SHOP_HOUR",
-    "QUANTITY",
-    "SPEND",
-    "PROD_CODE",
-    "PROD_CODE_10",
-    "PROD_CODE_20",
-    "PROD_CODE_30",
-    "PROD_CODE_40",
-    "CUST_CODE",
-    "CUST_PRICE_SENSITIVITY",
-    "CUST_LIFESTAGE",
-    "BASKET_ID",
-    "BASKET_SIZE",
-    "BASKET_PRICE_SENSITIVITY",
-    "BASKET_TYPE",
-    "BASKET_DOMINANT_MISSION",
-    "STORE_CODE",
-    "STORE_FORMAT",
-    "STORE_REGION",
-];
+pub use super::lines::RAW_COLUMNS;
+use super::lines::{Line, Lines, LinesBuilder};
 
 /// Labels a basket may carry; `XX` means unclassified.
 pub const LABELS: [&str; 4] = ["LA", "MM", "UM", "XX"];
@@ -40,63 +17,6 @@ pub const LABELS: [&str; 4] = ["LA", "MM", "UM", "XX"];
 /// letting it through would carry it into the feature spec's vocabularies
 /// and priors, and so into every model artifact.
 pub const MAX_FIELD_BYTES: usize = 256;
-
-/// One parsed line item (a silver row).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Line {
-    /// `SHOP_WEEK`: the shop week as `YYYYWW` (the partition of silver and gold).
-    pub shop_week: i32,
-    /// `SHOP_DATE`: the day as `YYYYMMDD`, checked to be a real calendar date.
-    pub shop_date: i32,
-    /// `SHOP_WEEKDAY`: 1 = Sunday .. 7 = Saturday, as dunnhumby numbers them.
-    pub shop_weekday: i32,
-    /// `SHOP_HOUR`: the hour of the day, 0..=23.
-    pub shop_hour: i32,
-    /// `QUANTITY`: units bought on the line; always positive.
-    pub quantity: i32,
-    /// `SPEND`: what the line cost, in the currency of the file; finite and >= 0.
-    pub spend: f64,
-    /// `PROD_CODE`: the product (`PRD0900097`).
-    pub prod_code: String,
-    /// `PROD_CODE_10`: the product's class (`CL00001`), the lowest hierarchy level.
-    pub prod_code_10: String,
-    /// `PROD_CODE_20`: the product's department (`DEP00001`).
-    pub prod_code_20: String,
-    /// `PROD_CODE_30`: the product's group (`G00001`).
-    pub prod_code_30: String,
-    /// `PROD_CODE_40`: the product's division (`D00001`); `None` when the file
-    /// leaves it empty.
-    pub prod_code_40: Option<String>,
-    /// `CUST_CODE`: the loyalty-card customer; `None` for an anonymous shopper.
-    pub cust_code: Option<String>,
-    /// `CUST_PRICE_SENSITIVITY`: the customer's recorded sensitivity (`LA`,
-    /// `MM`, `UM`, `XX`); `None` when empty.
-    pub cust_price_sensitivity: Option<String>,
-    /// `CUST_LIFESTAGE`: the customer's lifestage code (`YF`, `OT`, ...); `None`
-    /// when empty.
-    pub cust_lifestage: Option<String>,
-    /// `BASKET_ID`: the basket's id as written; in the real data it may not tell
-    /// baskets apart (see [`super::baskets`]).
-    pub basket_id: String,
-    /// `BASKET_SIZE`: `S`, `M` or `L`.
-    pub basket_size: String,
-    /// `BASKET_PRICE_SENSITIVITY`: the basket's label, one of [`LABELS`].
-    pub basket_price_sensitivity: String,
-    /// `BASKET_TYPE`: `Small Shop`, `Top Up`, `Full Shop` (or `XX`).
-    pub basket_type: String,
-    /// `BASKET_DOMINANT_MISSION`: `Fresh`, `Grocery`, `Nonfood`, `Mixed` (or `XX`).
-    pub basket_dominant_mission: String,
-    /// `STORE_CODE`: the store (`STORE00001`).
-    pub store_code: String,
-    /// `STORE_FORMAT`: the store's format (`LS`, `MS`, `SS`, `XLS`).
-    pub store_format: String,
-    /// `STORE_REGION`: the store's region (`E01`..`W03`).
-    pub store_region: String,
-    /// Where the line came from: file name and 1-based line number.
-    pub source_file: String,
-    /// The 1-based line number in `source_file` (the header is line 1).
-    pub source_line: u64,
-}
 
 /// A line that did not make it into silver, and why.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,7 +36,7 @@ pub struct Reject {
 #[derive(Debug, Default, PartialEq)]
 pub struct ParsedFile {
     /// The data lines that parsed, in file order.
-    pub lines: Vec<Line>,
+    pub lines: Lines,
     /// Data lines that could not be parsed.
     pub rejects: Vec<Reject>,
     /// Problems of the file as a whole that no data line carries (an empty
@@ -129,6 +49,11 @@ pub struct ParsedFile {
 /// Files are cut into pieces of about this size, parsed in parallel: one
 /// week's file then keeps every core busy.
 const CHUNK_BYTES: usize = 256 * 1024;
+
+/// The largest raw file parsed: a silver text column addresses at most
+/// 2 GiB (Arrow's 32-bit offsets), and no column holds more text than its
+/// file. Larger files are refused whole, with that reason.
+pub const MAX_FILE_BYTES: usize = i32::MAX as usize;
 
 /// Parses the bytes of one raw weekly file named `file`.
 ///
@@ -145,6 +70,19 @@ pub fn parse_raw(file: &str, bytes: &[u8]) -> ParsedFile {
 pub fn parse_raw_in_chunks(file: &str, bytes: &[u8], chunk_bytes: usize) -> ParsedFile {
     use rayon::prelude::*;
     let mut out = ParsedFile::default();
+    if bytes.len() > MAX_FILE_BYTES {
+        out.problems.push(Reject {
+            file: file.into(),
+            line: 0,
+            reason: format!(
+                "a file of {} bytes, more than the {MAX_FILE_BYTES} a silver part can hold: \
+                 split it (by week or by store)",
+                bytes.len()
+            ),
+            raw: String::new(),
+        });
+        return out;
+    }
     let mut reader = raw_reader(bytes);
     let mut record = ByteRecord::new();
     let header_problem = match reader.read_byte_record(&mut record) {
@@ -168,13 +106,12 @@ pub fn parse_raw_in_chunks(file: &str, bytes: &[u8], chunk_bytes: usize) -> Pars
         .into_par_iter()
         .map(|piece| parse_piece(file, bytes, piece, header_problem.as_deref()))
         .collect();
-    // Reserved once: a line is a few hundred bytes, and growing the vector
-    // piece by piece copied every line several times over.
-    out.lines
-        .reserve_exact(parsed.iter().map(|p| p.lines.len()).sum());
+    let tables: Vec<Lines> = parsed.iter().map(|p| p.lines.clone()).collect();
+    // No column holds more text than the file, which is under
+    // MAX_FILE_BYTES: the tables join.
+    out.lines = Lines::concat(&tables).expect("a file under MAX_FILE_BYTES");
     for piece in parsed {
         out.input_rows += piece.input_rows;
-        out.lines.extend(piece.lines);
         out.rejects.extend(piece.rejects);
         out.problems.extend(piece.problems);
     }
@@ -281,6 +218,8 @@ fn record_aligned_pieces(bytes: &[u8], body: usize, chunk_bytes: usize) -> Vec<P
 fn parse_piece(file: &str, bytes: &[u8], piece: Piece, header_problem: Option<&str>) -> ParsedFile {
     let mut out = ParsedFile::default();
     let Piece { range, mut counter } = piece;
+    // A line of the real data is about 150 bytes, most of it text.
+    let mut lines = LinesBuilder::with_capacity(range.len() / 128, range.len());
     let mut reader = raw_reader(&bytes[range.clone()]);
     let mut record = ByteRecord::new();
     loop {
@@ -296,14 +235,10 @@ fn parse_piece(file: &str, bytes: &[u8], piece: Piece, header_problem: Option<&s
                 out.input_rows += 1;
                 let parsed = match header_problem {
                     Some(problem) => Err(format!("file header: {problem}")),
-                    None => parse_line(&record),
+                    None => parse_line(&record, file, line),
                 };
                 match parsed {
-                    Ok(mut l) => {
-                        l.source_file = file.into();
-                        l.source_line = line;
-                        out.lines.push(l);
-                    }
+                    Ok(l) => lines.push(&l),
                     Err(reason) => out.rejects.push(Reject {
                         file: file.into(),
                         line,
@@ -325,6 +260,7 @@ fn parse_piece(file: &str, bytes: &[u8], piece: Piece, header_problem: Option<&s
             }
         }
     }
+    out.lines = lines.finish();
     out
 }
 
@@ -427,8 +363,14 @@ fn check_header(record: &ByteRecord) -> Option<String> {
     None
 }
 
-/// Parses one data line, or says what is wrong with it (naming the column).
-fn parse_line(record: &ByteRecord) -> Result<Line, String> {
+/// Parses one data line (line `source_line` of `source_file`), or says
+/// what is wrong with it (naming the column). The line borrows its text
+/// from the record.
+fn parse_line<'a>(
+    record: &'a ByteRecord,
+    source_file: &'a str,
+    source_line: u64,
+) -> Result<Line<'a>, String> {
     if record.len() != RAW_COLUMNS.len() {
         return Err(format!(
             "expected {} fields, found {} (truncated or ragged line)",
@@ -436,7 +378,7 @@ fn parse_line(record: &ByteRecord) -> Result<Line, String> {
             record.len()
         ));
     }
-    let mut text = Vec::with_capacity(RAW_COLUMNS.len());
+    let mut text = [""; RAW_COLUMNS.len()];
     for (i, field) in record.iter().enumerate() {
         if field.len() > MAX_FIELD_BYTES {
             return Err(format!(
@@ -447,7 +389,7 @@ fn parse_line(record: &ByteRecord) -> Result<Line, String> {
         }
         let s = std::str::from_utf8(field)
             .map_err(|_| format!("{}: not valid UTF-8", RAW_COLUMNS[i]))?;
-        text.push(s.trim());
+        text[i] = s.trim();
     }
     let int = |i: usize, lo: i64, hi: i64| -> Result<i32, String> {
         let v: i64 = text[i].parse().map_err(|_| {
@@ -462,15 +404,14 @@ fn parse_line(record: &ByteRecord) -> Result<Line, String> {
         }
         Ok(v as i32)
     };
-    let required = |i: usize| -> Result<String, String> {
+    let required = |i: usize| -> Result<&'a str, String> {
         if text[i].is_empty() {
             Err(format!("{}: empty", RAW_COLUMNS[i]))
         } else {
-            Ok(text[i].to_string())
+            Ok(text[i])
         }
     };
-    let optional =
-        |i: usize| -> Option<String> { (!text[i].is_empty()).then(|| text[i].to_string()) };
+    let optional = |i: usize| -> Option<&'a str> { (!text[i].is_empty()).then(|| text[i]) };
     let shop_week = int(0, 190_001, 299_953)?;
     let shop_date = int(1, 19_000_101, 29_991_231)?;
     check_date(shop_date).map_err(|e| format!("SHOP_DATE: {e}"))?;
@@ -488,10 +429,10 @@ fn parse_line(record: &ByteRecord) -> Result<Line, String> {
         return Err(format!("SPEND: {spend} is not a finite amount >= 0"));
     }
     let label = required(16)?;
-    if !LABELS.contains(&label.as_str()) {
+    if !LABELS.contains(&label) {
         return Err(format!(
             "BASKET_PRICE_SENSITIVITY: '{}' is not one of LA, MM, UM, XX",
-            shorten(&label)
+            shorten(label)
         ));
     }
     Ok(Line {
@@ -517,8 +458,8 @@ fn parse_line(record: &ByteRecord) -> Result<Line, String> {
         store_code: required(19)?,
         store_format: required(20)?,
         store_region: required(21)?,
-        source_file: String::new(),
-        source_line: 0,
+        source_file,
+        source_line,
     })
 }
 
@@ -615,11 +556,11 @@ mod tests {
         let p = parse_raw("w.csv", text.as_bytes());
         assert_eq!(p.rejects, vec![]);
         assert_eq!((p.lines.len(), p.input_rows), (2, 2));
-        assert_eq!(p.lines[0].spend, 1.03);
-        assert_eq!(p.lines[0].source_line, 2);
-        assert_eq!(p.lines[1].source_line, 3);
-        assert_eq!(p.lines[1].cust_code, None);
-        assert_eq!(p.lines[1].prod_code_40, None);
+        assert_eq!(p.lines.get(0).spend, 1.03);
+        assert_eq!(p.lines.get(0).source_line, 2);
+        assert_eq!(p.lines.get(1).source_line, 3);
+        assert_eq!(p.lines.get(1).cust_code, None);
+        assert_eq!(p.lines.get(1).prod_code_40, None);
     }
 
     /// Found by fuzzing (fuzz/regressions/csv_file/): lines that end in a

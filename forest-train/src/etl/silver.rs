@@ -1,16 +1,10 @@
-//! Silver: the raw lines, typed, one Parquet file per (shop week, raw file)
-//! under `silver/SHOP_WEEK=<week>/`, plus each raw file's rejects as CSV
-//! under `silver/_rejects/`.
+//! Silver: the raw lines, typed (the columns of [`super::lines`]), one
+//! Parquet file per (shop week, raw file) under `silver/SHOP_WEEK=<week>/`,
+//! plus each raw file's rejects as CSV under `silver/_rejects/`.
 
-use std::sync::{Arc, OnceLock};
-
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int32Type, Int64Type};
-use arrow_array::{ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema};
-
+use super::lines::{schema, Lines};
 use super::parquet_io::{from_parquet, to_parquet};
-use super::raw::{Line, Reject, RAW_COLUMNS};
+use super::raw::Reject;
 
 /// The key of a silver part file.
 pub fn part_key(week: i32, source_file: &str) -> String {
@@ -39,120 +33,14 @@ pub fn week_of_key(key: &str) -> Option<i32> {
         .ok()
 }
 
-/// Column types: the raw columns typed, then the line's provenance.
-pub fn schema() -> &'static Arc<Schema> {
-    static SCHEMA: OnceLock<Arc<Schema>> = OnceLock::new();
-    SCHEMA.get_or_init(|| {
-        let mut fields: Vec<Field> = RAW_COLUMNS
-            .iter()
-            .map(|&name| {
-                let (dt, nullable) = match name {
-                    "SHOP_WEEK" | "SHOP_DATE" | "SHOP_WEEKDAY" | "SHOP_HOUR" | "QUANTITY" => {
-                        (DataType::Int32, false)
-                    }
-                    "SPEND" => (DataType::Float64, false),
-                    "PROD_CODE_40" | "CUST_CODE" | "CUST_PRICE_SENSITIVITY" | "CUST_LIFESTAGE" => {
-                        (DataType::Utf8, true)
-                    }
-                    _ => (DataType::Utf8, false),
-                };
-                Field::new(name, dt, nullable)
-            })
-            .collect();
-        fields.push(Field::new("SOURCE_FILE", DataType::Utf8, false));
-        fields.push(Field::new("SOURCE_LINE", DataType::Int64, false));
-        Arc::new(Schema::new(fields))
-    })
-}
-
 /// Lines to Parquet bytes.
-pub fn write_lines(lines: &[Line]) -> Result<Vec<u8>, String> {
-    let int = |f: fn(&Line) -> i32| -> ArrayRef {
-        Arc::new(Int32Array::from_iter_values(lines.iter().map(f)))
-    };
-    let text = |f: fn(&Line) -> &str| -> ArrayRef {
-        Arc::new(StringArray::from_iter_values(lines.iter().map(f)))
-    };
-    let opt = |f: fn(&Line) -> Option<&str>| -> ArrayRef {
-        Arc::new(StringArray::from_iter(lines.iter().map(f)))
-    };
-    let columns: Vec<ArrayRef> = vec![
-        int(|l| l.shop_week),
-        int(|l| l.shop_date),
-        int(|l| l.shop_weekday),
-        int(|l| l.shop_hour),
-        int(|l| l.quantity),
-        Arc::new(Float64Array::from_iter_values(
-            lines.iter().map(|l| l.spend),
-        )),
-        text(|l| &l.prod_code),
-        text(|l| &l.prod_code_10),
-        text(|l| &l.prod_code_20),
-        text(|l| &l.prod_code_30),
-        opt(|l| l.prod_code_40.as_deref()),
-        opt(|l| l.cust_code.as_deref()),
-        opt(|l| l.cust_price_sensitivity.as_deref()),
-        opt(|l| l.cust_lifestage.as_deref()),
-        text(|l| &l.basket_id),
-        text(|l| &l.basket_size),
-        text(|l| &l.basket_price_sensitivity),
-        text(|l| &l.basket_type),
-        text(|l| &l.basket_dominant_mission),
-        text(|l| &l.store_code),
-        text(|l| &l.store_format),
-        text(|l| &l.store_region),
-        text(|l| &l.source_file),
-        Arc::new(Int64Array::from_iter_values(
-            lines.iter().map(|l| l.source_line as i64),
-        )),
-    ];
-    let batch = RecordBatch::try_new(schema().clone(), columns).map_err(|e| e.to_string())?;
-    to_parquet(&batch)
+pub fn write_lines(lines: &Lines) -> Result<Vec<u8>, String> {
+    to_parquet(lines.batch())
 }
 
 /// Parquet bytes of a silver part back to lines.
-pub fn read_lines(bytes: Vec<u8>) -> Result<Vec<Line>, String> {
-    use arrow_array::Array;
-    let batch = from_parquet(bytes, schema())?;
-    // Each column downcast once, not once a row.
-    let int = |c: usize| batch.column(c).as_primitive::<Int32Type>();
-    let text = |c: usize| batch.column(c).as_string::<i32>();
-    let [week, date, weekday, hour, quantity] = [0, 1, 2, 3, 4].map(int);
-    let spend = batch.column(5).as_primitive::<Float64Type>();
-    let [prod, prod_10, prod_20, prod_30, prod_40, cust, cust_sensitivity, lifestage] =
-        [6, 7, 8, 9, 10, 11, 12, 13].map(text);
-    let [basket_id, size, label, basket_type, mission, store, format, region, file] =
-        [14, 15, 16, 17, 18, 19, 20, 21, 22].map(text);
-    let line_no = batch.column(23).as_primitive::<Int64Type>();
-    let opt = |a: &StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_string());
-    Ok((0..batch.num_rows())
-        .map(|i| Line {
-            shop_week: week.value(i),
-            shop_date: date.value(i),
-            shop_weekday: weekday.value(i),
-            shop_hour: hour.value(i),
-            quantity: quantity.value(i),
-            spend: spend.value(i),
-            prod_code: prod.value(i).to_string(),
-            prod_code_10: prod_10.value(i).to_string(),
-            prod_code_20: prod_20.value(i).to_string(),
-            prod_code_30: prod_30.value(i).to_string(),
-            prod_code_40: opt(prod_40, i),
-            cust_code: opt(cust, i),
-            cust_price_sensitivity: opt(cust_sensitivity, i),
-            cust_lifestage: opt(lifestage, i),
-            basket_id: basket_id.value(i).to_string(),
-            basket_size: size.value(i).to_string(),
-            basket_price_sensitivity: label.value(i).to_string(),
-            basket_type: basket_type.value(i).to_string(),
-            basket_dominant_mission: mission.value(i).to_string(),
-            store_code: store.value(i).to_string(),
-            store_format: format.value(i).to_string(),
-            store_region: region.value(i).to_string(),
-            source_file: file.value(i).to_string(),
-            source_line: line_no.value(i) as u64,
-        })
-        .collect())
+pub fn read_lines(bytes: Vec<u8>) -> Result<Lines, String> {
+    Lines::from_batch(from_parquet(bytes, schema())?)
 }
 
 /// Rejects as CSV with a header: file, line, reason, raw.

@@ -19,6 +19,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use forest_learn::{fit, ForestParams};
 use forest_train::etl::baskets::{assemble, key_kind, KeyKind};
 use forest_train::etl::gold::{GoldSpec, Split};
+use forest_train::etl::lines::Lines;
 use forest_train::etl::priors::FOLDS;
 use forest_train::etl::{self, silver, EtlConfig, EtlError, EtlReport};
 use forest_train::lake::{Lake, S3Options};
@@ -258,14 +259,15 @@ fn check_parity(lake: &Lake) -> usize {
     let mut checked = 0;
     let mut x = Vec::new();
     for week in weeks {
-        let mut lines = Vec::new();
-        for key in lake.list(&format!("silver/SHOP_WEEK={week}/")).unwrap() {
-            lines.extend(silver::read_lines(lake.get(&key).unwrap()).unwrap());
-        }
+        let parts: Vec<Lines> = lake
+            .list(&format!("silver/SHOP_WEEK={week}/"))
+            .unwrap()
+            .iter()
+            .map(|key| silver::read_lines(lake.get(key).unwrap()).unwrap())
+            .collect();
         // The basket's items in the order of the raw lines.
-        lines.sort_by(|a, b| {
-            (a.source_file.as_str(), a.source_line).cmp(&(b.source_file.as_str(), b.source_line))
-        });
+        let table = Lines::concat(&parts).unwrap();
+        let lines = table.in_source_order();
         let baskets: HashMap<String, _> = assemble(&lines, key_kind(&lines))
             .into_iter()
             .map(|b| (b.key.clone(), b))
@@ -901,9 +903,9 @@ fn etl_quarantines_bad_lines_and_files_with_counts_that_add_up() {
     // exactly once.
     let mut in_silver: BTreeSet<(String, u64)> = BTreeSet::new();
     for (key, bytes) in objects(&lake, "silver/SHOP_WEEK=") {
-        for l in silver::read_lines(bytes).unwrap() {
+        for l in silver::read_lines(bytes).unwrap().iter() {
             assert!(
-                in_silver.insert((l.source_file.clone(), l.source_line)),
+                in_silver.insert((l.source_file.to_string(), l.source_line)),
                 "{key}: {} line {} twice",
                 l.source_file,
                 l.source_line
