@@ -17,7 +17,7 @@ use foldhash::{HashMap, HashMapExt};
 
 use forest_core::{Basket, Item};
 
-use super::lines::Line;
+use super::lines::{Line, Lines};
 use super::raw::{parse_raw, Reject};
 
 /// How a week's baskets are told apart.
@@ -32,13 +32,11 @@ pub enum KeyKind {
 }
 
 /// Decides the key for one shop week's lines.
-pub fn key_kind(lines: &[Line<'_>]) -> KeyKind {
-    let Some(first) = lines.first() else {
-        return KeyKind::BasketId;
-    };
+pub fn key_kind(lines: &Lines) -> KeyKind {
+    let ids = (0..lines.len()).map(|i| lines.basket_id(i));
     let float_notation = |id: &str| id.contains(['E', 'e', '.']);
-    let one_id = lines.iter().all(|l| l.basket_id == first.basket_id);
-    if (one_id && lines.len() > 1) || lines.iter().any(|l| float_notation(l.basket_id)) {
+    let one_id = ids.clone().all(|id| id == lines.basket_id(0));
+    if (one_id && lines.len() > 1) || ids.clone().any(float_notation) {
         KeyKind::Composite
     } else {
         KeyKind::BasketId
@@ -83,38 +81,39 @@ pub struct LabelledBasket {
 /// by key, and the lines that did not parse, with their reasons.
 pub fn baskets_of_file(file: &str, bytes: &[u8]) -> (Vec<LabelledBasket>, Vec<Reject>) {
     let parsed = parse_raw(file, bytes);
-    let lines = parsed.lines.in_source_order();
-    let kind = key_kind(&lines);
-    let baskets = assemble(&lines, kind);
+    let kind = key_kind(&parsed.lines);
+    let baskets = assemble(&parsed.lines, kind);
     let mut rejects = parsed.problems;
     rejects.extend(parsed.rejects);
     (baskets, rejects)
 }
 
-/// Groups one week's lines into baskets, sorted by key. Basket attributes
-/// come from the basket's first line in file order.
-pub fn assemble(lines: &[Line<'_>], kind: KeyKind) -> Vec<LabelledBasket> {
+/// Groups one week's lines, in source order (see [`Lines::join_files`]),
+/// into baskets, sorted by key. Basket attributes come from the basket's
+/// first line.
+pub fn assemble(lines: &Lines, kind: KeyKind) -> Vec<LabelledBasket> {
     // Lines are grouped by what their key is written from: the id itself,
     // borrowed, when ids tell baskets apart (`id:<id>` is one-to-one with
     // the id), so that key is written once a basket, not once a line.
     let mut index: HashMap<Cow<str>, usize> = HashMap::new();
-    let mut groups: Vec<(String, Vec<&Line<'_>>)> = Vec::new();
-    for line in lines {
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for row in 0..lines.len() {
         let identity = match kind {
-            KeyKind::BasketId => Cow::Borrowed(line.basket_id),
-            KeyKind::Composite => Cow::Owned(basket_key(line, kind)),
+            KeyKind::BasketId => Cow::Borrowed(lines.basket_id(row)),
+            KeyKind::Composite => Cow::Owned(basket_key(&lines.get(row), kind)),
         };
         match index.get(identity.as_ref()) {
-            Some(&i) => groups[i].1.push(line),
+            Some(&i) => groups[i].1.push(row),
             None => {
                 index.insert(identity, groups.len());
-                groups.push((basket_key(line, kind), vec![line]));
+                groups.push((basket_key(&lines.get(row), kind), vec![row]));
             }
         }
     }
     let mut baskets: Vec<LabelledBasket> = groups
         .into_iter()
-        .map(|(key, lines)| {
+        .map(|(key, rows)| {
+            let lines: Vec<Line<'_>> = rows.iter().map(|&row| lines.get(row)).collect();
             let first = lines[0];
             let (label, conflict) = majority_label(&lines);
             LabelledBasket {
@@ -149,7 +148,7 @@ pub fn assemble(lines: &[Line<'_>], kind: KeyKind) -> Vec<LabelledBasket> {
     baskets
 }
 
-fn majority_label(lines: &[&Line<'_>]) -> (String, bool) {
+fn majority_label(lines: &[Line<'_>]) -> (String, bool) {
     let mut counts: Vec<(&str, usize)> = Vec::new();
     for l in lines {
         match counts
@@ -202,12 +201,13 @@ mod tests {
 
     #[test]
     fn flattened_ids_fall_back_to_the_composite_key() {
-        let lines = vec![
+        let rows = [
             line("9.94E+14", Some("C1"), 10, "LA"),
             line("9.94E+14", Some("C1"), 10, "LA"),
             line("9.94E+14", None, 10, "MM"),
             line("9.94E+14", Some("C1"), 11, "UM"),
         ];
+        let lines: Lines = rows.into_iter().collect();
         assert_eq!(key_kind(&lines), KeyKind::Composite);
         let baskets = assemble(&lines, KeyKind::Composite);
         assert_eq!(baskets.len(), 3);
@@ -216,19 +216,21 @@ mod tests {
         // A line of another size or mission is another basket.
         let mut other = line("9.94E+14", Some("C1"), 10, "LA");
         other.basket_dominant_mission = "Grocery";
-        let split = assemble(&[lines[0], other], KeyKind::Composite);
+        let split = assemble(&[rows[0], other].into_iter().collect(), KeyKind::Composite);
         assert_eq!(split.len(), 2);
         assert!(baskets.iter().any(|b| b.key.starts_with("c:anonymous|")));
     }
 
     #[test]
     fn real_ids_are_used_and_labels_voted() {
-        let lines = vec![
+        let lines: Lines = [
             line("994100000001", Some("C1"), 10, "LA"),
             line("994100000002", Some("C1"), 10, "MM"),
             line("994100000001", Some("C1"), 10, "UM"),
             line("994100000001", Some("C1"), 10, "UM"),
-        ];
+        ]
+        .into_iter()
+        .collect();
         assert_eq!(key_kind(&lines), KeyKind::BasketId);
         let baskets = assemble(&lines, KeyKind::BasketId);
         assert_eq!(baskets.len(), 2);

@@ -284,18 +284,19 @@ impl Lines {
         (0..self.len()).map(|i| self.get(i))
     }
 
-    /// The lines in source order (file, then line number): the order of
-    /// the raw files, which decides a basket's first line. A table read
-    /// from one file is in that order already and is not sorted again.
-    pub fn in_source_order(&self) -> Vec<Line<'_>> {
-        let mut lines: Vec<Line<'_>> = self.iter().collect();
-        fn key<'a>(l: &Line<'a>) -> (&'a str, u64) {
-            (l.source_file, l.source_line)
-        }
-        if !lines.is_sorted_by(|a, b| key(a) <= key(b)) {
-            lines.sort_by(|a, b| key(a).cmp(&key(b)));
-        }
-        lines
+    /// `BASKET_ID` of line `i`, read without the rest of the line.
+    pub fn basket_id(&self, i: usize) -> &str {
+        self.texts[14 - FIRST_TEXT].value(i)
+    }
+
+    /// Silver parts of one week, each one raw file's lines in file order
+    /// (as the ETL writes them), joined in source order: by file, then
+    /// line number, the order of the raw lines that decides a basket's
+    /// first line.
+    pub fn join_files(mut parts: Vec<Lines>) -> Result<Lines, String> {
+        parts.retain(|p| !p.is_empty());
+        parts.sort_by(|a, b| a.get(0).source_file.cmp(b.get(0).source_file));
+        Lines::concat(&parts)
     }
 
     /// The tables one after the other, as one; an error when a text
@@ -333,6 +334,16 @@ impl Lines {
             by_week.insert(week, Lines::from_batch(batch).expect("the silver schema"));
         }
         by_week
+    }
+}
+
+impl<'a> FromIterator<Line<'a>> for Lines {
+    fn from_iter<I: IntoIterator<Item = Line<'a>>>(lines: I) -> Lines {
+        let mut builder = LinesBuilder::default();
+        for line in lines {
+            builder.push(&line);
+        }
+        builder.finish()
     }
 }
 
@@ -454,15 +465,11 @@ mod tests {
     }
 
     fn table(lines: &[Line<'_>]) -> Lines {
-        let mut builder = LinesBuilder::default();
-        for l in lines {
-            builder.push(l);
-        }
-        builder.finish()
+        lines.iter().copied().collect()
     }
 
     #[test]
-    fn a_table_gives_back_its_lines_split_by_week_and_in_source_order() {
+    fn a_table_gives_back_its_lines_split_by_week_and_joined_in_source_order() {
         let lines = [
             line(200607, "b.csv", 2, Some("C1")),
             line(200608, "a.csv", 3, None),
@@ -478,14 +485,23 @@ mod tests {
             by_week.keys().copied().collect::<Vec<_>>(),
             [200607, 200608]
         );
-        // Table order within a week, then source order on request.
+        // Table order within a week.
         assert_eq!(
             by_week[&200607].iter().collect::<Vec<_>>(),
             [lines[0], lines[2]]
         );
-        assert_eq!(by_week[&200608].in_source_order(), [lines[3], lines[1]]);
         assert_eq!(
-            all.in_source_order(),
+            by_week[&200608].iter().collect::<Vec<_>>(),
+            [lines[1], lines[3]]
+        );
+        assert_eq!(by_week[&200608].basket_id(1), "1");
+
+        // Parts of one file each, joined by file name.
+        let b = table(&lines[..1]);
+        let a = table(&[lines[3], lines[1], lines[2]]);
+        let joined = Lines::join_files(vec![b, Lines::default(), a]).unwrap();
+        assert_eq!(
+            joined.iter().collect::<Vec<_>>(),
             [lines[3], lines[1], lines[2], lines[0]]
         );
 

@@ -40,7 +40,7 @@ use forest_core::compiled::{BasketIndex, StaticBasket, StaticLevel};
 use forest_core::{encode_basket_with, FeatureSpec};
 use forest_learn::Dataset;
 use gold::{GoldRow, GoldSpec, Split};
-use lines::{Line, Lines};
+use lines::Lines;
 use priors::{class_index, PriorStats, CLASSES, FOLDS};
 use tags::{TagConfig, TagData, TagTables};
 
@@ -260,11 +260,7 @@ pub fn run(
         .map(
             |(week, mut from_files)| match (from_files.pop(), from_files.is_empty()) {
                 (Some(counted), true) => Ok(counted),
-                _ => Ok(count_week(
-                    week,
-                    &week_lines(lake, week)?.in_source_order(),
-                    config,
-                )),
+                _ => Ok(count_week(week, &week_lines(lake, week)?, config)),
             },
         )
         .collect::<Result<_, EtlError>>()?;
@@ -357,11 +353,9 @@ pub fn run(
     weeks
         .par_iter()
         .try_for_each(|&week| -> Result<(), EtlError> {
-            let table = week_lines(lake, week)?;
-            let lines = table.in_source_order();
+            let lines = week_lines(lake, week)?;
             let baskets = assemble(&lines, key_kind(&lines));
             drop(lines);
-            drop(table);
             let mut rows = Vec::with_capacity(baskets.len());
             let mut features = vec![0.0; width];
             for b in baskets {
@@ -499,14 +493,14 @@ fn raw_to_silver(
     };
     let counts = by_week
         .into_iter()
-        .map(|(week, lines)| (week, count_week(week, &lines.in_source_order(), config)))
+        .map(|(week, lines)| (week, count_week(week, &lines, config)))
         .collect();
     Ok((outcome, counts))
 }
 
 /// Pass 1 over one week's lines (in source order): the training baskets'
 /// priors and tag data, and what the report says of the week.
-fn count_week(week: i32, lines: &[Line<'_>], config: &EtlConfig) -> WeekCounts {
+fn count_week(week: i32, lines: &Lines, config: &EtlConfig) -> WeekCounts {
     let kind = key_kind(lines);
     let baskets = assemble(lines, kind);
     let mut stats = PriorStats::default();
@@ -543,9 +537,9 @@ fn count_week(week: i32, lines: &[Line<'_>], config: &EtlConfig) -> WeekCounts {
     }
 }
 
-/// One week's lines from its silver parts, as one table (take them in
-/// source order with [`Lines::in_source_order`]).
-fn week_lines(lake: &Lake, week: i32) -> Result<Lines, EtlError> {
+/// One week's lines from its silver parts, as one table in source order
+/// (file, line), the order [`assemble`] takes.
+pub fn week_lines(lake: &Lake, week: i32) -> Result<Lines, EtlError> {
     let mut parts = Vec::new();
     let dir = format!("silver/SHOP_WEEK={week}/");
     for key in lake.list(&dir)? {
@@ -557,7 +551,7 @@ fn week_lines(lake: &Lake, week: i32) -> Result<Lines, EtlError> {
             })?,
         );
     }
-    Lines::concat(&parts).map_err(|message| EtlError::Table {
+    Lines::join_files(parts).map_err(|message| EtlError::Table {
         url: lake.url(&dir),
         message,
     })

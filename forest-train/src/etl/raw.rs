@@ -146,55 +146,42 @@ struct Piece {
 /// Cuts `bytes[body..]` into pieces of about `chunk_bytes`, each ending
 /// where a record does. Where records end is decided by the CSV grammar
 /// the reader follows (a line break inside a quoted field does not end a
-/// record; a quote inside an unquoted field is a plain byte), walked once
-/// over the body; the line count at each cut is taken on the way.
+/// record; a quote opens a quoted field only at the start of a field, and
+/// inside an unquoted one is a plain byte), walked once over the body from
+/// one quote or line break to the next (SIMD search: a byte-at-a-time walk
+/// cost 5% of the ETL); the line count at each cut is taken on the way.
 fn record_aligned_pieces(bytes: &[u8], body: usize, chunk_bytes: usize) -> Vec<Piece> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum State {
-        StartField,
-        InField,
-        InQuoted,
-        QuoteInQuoted,
-    }
     let mut pieces = Vec::new();
     let mut counter = LineCounter::new();
     counter.advance_to(bytes, body);
     let mut start = body;
-    let mut state = State::StartField;
     let mut i = body;
-    while i < bytes.len() {
-        let b = bytes[i];
-        let ends_record = match (state, b) {
-            (State::InQuoted, b'"') => {
-                state = State::QuoteInQuoted;
-                false
+    while let Some(found) = memchr::memchr3(b'"', b'\n', b'\r', &bytes[i..]) {
+        let at = i + found;
+        if bytes[at] == b'"' {
+            let field_start = at == body || matches!(bytes[at - 1], b',' | b'\r' | b'\n');
+            i = at + 1;
+            if field_start {
+                // A quoted field: to its closing quote, over doubled ones.
+                loop {
+                    match memchr::memchr(b'"', &bytes[i..]) {
+                        None => i = bytes.len(),
+                        Some(q) if bytes.get(i + q + 1) == Some(&b'"') => {
+                            i += q + 2;
+                            continue;
+                        }
+                        Some(q) => i += q + 1,
+                    }
+                    break;
+                }
             }
-            (State::InQuoted, _) => false,
-            (State::StartField, b'"') => {
-                state = State::InQuoted;
-                false
-            }
-            (State::QuoteInQuoted, b'"') => {
-                state = State::InQuoted;
-                false
-            }
-            (_, b',') => {
-                state = State::StartField;
-                false
-            }
-            (_, b'\r' | b'\n') => {
-                state = State::StartField;
-                true
-            }
-            _ => {
-                state = State::InField;
-                false
-            }
-        };
-        i += 1;
-        if ends_record && i - start >= chunk_bytes {
+            continue;
+        }
+        // A line break ends the record.
+        i = at + 1;
+        if i - start >= chunk_bytes {
             // A "\r\n" stays whole.
-            if b == b'\r' && bytes.get(i) == Some(&b'\n') {
+            if bytes[at] == b'\r' && bytes.get(i) == Some(&b'\n') {
                 i += 1;
             }
             pieces.push(Piece {
@@ -277,18 +264,11 @@ struct LineCounter {
     at: usize,
     /// Line terminators in `bytes[..at]`.
     lines: u64,
-    /// Whether `bytes[at - 1]` is a `\r` (a `\n` right after it ends the
-    /// same line).
-    after_cr: bool,
 }
 
 impl LineCounter {
     fn new() -> LineCounter {
-        LineCounter {
-            at: 0,
-            lines: 0,
-            after_cr: false,
-        }
+        LineCounter { at: 0, lines: 0 }
     }
 
     /// The 1-based line of the record starting at byte `start` of `bytes`:
@@ -302,16 +282,16 @@ impl LineCounter {
         self.lines + 1
     }
 
-    /// Counts the line terminators up to byte `end` (not back).
+    /// Counts the line terminators up to byte `end` (not back): every `\r`,
+    /// and every `\n` but the one of a `\r\n`.
     fn advance_to(&mut self, bytes: &[u8], end: usize) {
         let end = end.min(bytes.len()).max(self.at);
-        for &b in &bytes[self.at..end] {
-            match b {
-                b'\n' if self.after_cr => {}
-                b'\n' | b'\r' => self.lines += 1,
-                _ => {}
+        for at in memchr::memchr2_iter(b'\r', b'\n', &bytes[self.at..end]) {
+            let at = self.at + at;
+            let after_cr = at > 0 && bytes[at - 1] == b'\r';
+            if bytes[at] == b'\r' || !after_cr {
+                self.lines += 1;
             }
-            self.after_cr = b == b'\r';
         }
         self.at = end;
     }

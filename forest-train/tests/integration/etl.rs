@@ -19,7 +19,6 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use forest_learn::{fit, ForestParams};
 use forest_train::etl::baskets::{assemble, key_kind, KeyKind};
 use forest_train::etl::gold::{GoldSpec, Split};
-use forest_train::etl::lines::Lines;
 use forest_train::etl::priors::FOLDS;
 use forest_train::etl::{self, silver, EtlConfig, EtlError, EtlReport};
 use forest_train::lake::{Lake, S3Options};
@@ -259,15 +258,8 @@ fn check_parity(lake: &Lake) -> usize {
     let mut checked = 0;
     let mut x = Vec::new();
     for week in weeks {
-        let parts: Vec<Lines> = lake
-            .list(&format!("silver/SHOP_WEEK={week}/"))
-            .unwrap()
-            .iter()
-            .map(|key| silver::read_lines(lake.get(key).unwrap()).unwrap())
-            .collect();
         // The basket's items in the order of the raw lines.
-        let table = Lines::concat(&parts).unwrap();
-        let lines = table.in_source_order();
+        let lines = etl::week_lines(lake, week).unwrap();
         let baskets: HashMap<String, _> = assemble(&lines, key_kind(&lines))
             .into_iter()
             .map(|b| (b.key.clone(), b))
