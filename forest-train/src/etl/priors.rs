@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use foldhash::HashMap;
+use hashbrown::HashMap;
 
 use forest_core::tags::TagModel;
 use forest_core::{Basket, FeatureSpec};
@@ -30,13 +30,10 @@ pub fn class_index(label: &str) -> Option<usize> {
 }
 
 /// The entry of `code` in `map`, inserted as `empty` the first time: a
-/// code is looked up by `&str` and copied into the map only once (counting
-/// runs once per line and level; `entry` would copy it every time).
+/// code is looked up by `&str`, hashed once, and copied into the map only
+/// once (counting runs once per line and level).
 fn slot_of<'m, V>(map: &'m mut HashMap<String, V>, code: &str, empty: V) -> &'m mut V {
-    if !map.contains_key(code) {
-        map.insert(code.to_string(), empty);
-    }
-    map.get_mut(code).expect("inserted above")
+    map.entry_ref(code).or_insert(empty)
 }
 
 /// Basket counts by fold and class, per product code and level, plus the
@@ -76,12 +73,9 @@ impl PriorStats {
         }
         for item in &basket.items {
             if let Some(code) = ProductLevel::ProdCode.code(item) {
-                if !self.chains.contains_key(code) {
-                    let chain = std::array::from_fn(|l| {
-                        ProductLevel::CHAIN[l].code(item).map(str::to_string)
-                    });
-                    self.chains.insert(code.to_string(), chain);
-                }
+                self.chains.entry_ref(code).or_insert_with(|| {
+                    std::array::from_fn(|l| ProductLevel::CHAIN[l].code(item).map(str::to_string))
+                });
             }
         }
         let mut codes: Vec<&str> = Vec::with_capacity(basket.items.len());
