@@ -358,18 +358,28 @@ fn parse_line<'a>(
             record.len()
         ));
     }
+    // The record's fields lie end to end in one buffer: validated once,
+    // each field is a slice of it (checked to start and end on character
+    // boundaries); field by field only when the whole is not UTF-8, to name
+    // the column that is not.
+    let bytes = record.as_slice();
+    let whole = std::str::from_utf8(bytes).ok();
     let mut text = [""; RAW_COLUMNS.len()];
-    for (i, field) in record.iter().enumerate() {
-        if field.len() > MAX_FIELD_BYTES {
+    for (i, slot) in text.iter_mut().enumerate() {
+        let range = record.range(i).unwrap_or_default();
+        if range.len() > MAX_FIELD_BYTES {
             return Err(format!(
                 "{}: a field of {} bytes, longer than the {MAX_FIELD_BYTES} bytes allowed",
                 RAW_COLUMNS[i],
-                field.len()
+                range.len()
             ));
         }
-        let s = std::str::from_utf8(field)
-            .map_err(|_| format!("{}: not valid UTF-8", RAW_COLUMNS[i]))?;
-        text[i] = s.trim();
+        let field = match whole.and_then(|w| w.get(range.clone())) {
+            Some(field) => field,
+            None => std::str::from_utf8(&bytes[range])
+                .map_err(|_| format!("{}: not valid UTF-8", RAW_COLUMNS[i]))?,
+        };
+        *slot = field.trim();
     }
     let int = |i: usize, lo: i64, hi: i64| -> Result<i32, String> {
         let v: i64 = text[i].parse().map_err(|_| {
@@ -612,6 +622,20 @@ mod tests {
             p.rejects[0].raw, bad_spend,
             "the rejected line is kept whole"
         );
+    }
+
+    /// A character cut between two fields is valid UTF-8 in the record's
+    /// buffer, where the fields lie end to end, and in neither field: the
+    /// line is rejected, naming the first.
+    #[test]
+    fn a_character_split_across_fields_is_not_utf8() {
+        let mut bytes = format!("{HEADER}\n").into_bytes();
+        bytes.extend_from_slice(
+            b"200607,20060413,5,20,1,1.0,PRD\xc3,\xa9CL,DEP,G,D,,,,1,L,LA,T,F,S,LS,E02\n",
+        );
+        let p = parse_raw("w.csv", &bytes);
+        assert_eq!((p.lines.len(), p.rejects.len()), (0, 1));
+        assert_eq!(p.rejects[0].reason, "PROD_CODE: not valid UTF-8");
     }
 
     #[test]
