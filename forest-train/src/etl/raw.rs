@@ -1,5 +1,6 @@
 //! Raw weekly transaction files: the 22-column dunnhumby layout, parsed into
-//! typed line items, with every line that cannot be parsed kept as a
+//! typed line items (straight into the silver columns, a
+//! [`super::lines::Lines`] table), with every line that cannot be parsed kept as a
 //! [`Reject`] that says why. Nothing is dropped silently: for every file,
 //! data lines = parsed lines + rejected lines.
 
