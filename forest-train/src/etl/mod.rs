@@ -25,6 +25,7 @@ pub mod priors;
 pub mod raw;
 pub mod silver;
 pub mod tags;
+mod writes;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -43,6 +44,7 @@ use gold::{GoldRow, GoldSpec, Split};
 use lines::Lines;
 use priors::{class_index, PriorStats, CLASSES, FOLDS};
 use tags::{TagConfig, TagData, TagTables};
+use writes::{with_background_writes, Writes};
 
 /// Why an ETL run, or reading a gold table, failed.
 #[derive(Debug, Error)]
@@ -219,10 +221,15 @@ pub fn run(
 
     // Raw to silver, one file per task; each file's weeks counted on the
     // way (pass 1 below), which stands for a week held by that file alone.
-    let parsed: Vec<(FileOutcome, BTreeMap<i32, WeekCounts>)> = files
-        .par_iter()
-        .map(|file| raw_to_silver(raw, lake, file, config, progress))
-        .collect::<Result<_, _>>()?;
+    // The files' writes go to a writer thread (see `writes`); they are all
+    // in the lake before pass 1 may read silver back.
+    let parsed: Vec<(FileOutcome, BTreeMap<i32, WeekCounts>)> =
+        with_background_writes(lake, |writes| {
+            files
+                .par_iter()
+                .map(|file| raw_to_silver(raw, lake, writes, file, config, progress))
+                .collect::<Result<_, _>>()
+        })?;
     let mut report = EtlReport {
         raw_files: files.len(),
         ..EtlReport::default()
@@ -349,48 +356,51 @@ pub fn run(
         .collect();
     let width = spec.len();
 
-    // Pass 2 over silver: encode and write gold.
-    weeks
-        .par_iter()
-        .try_for_each(|&week| -> Result<(), EtlError> {
-            let lines = week_lines(lake, week)?;
-            let baskets = assemble(&lines, key_kind(&lines));
-            drop(lines);
-            let mut rows = Vec::with_capacity(baskets.len());
-            let mut features = vec![0.0; width];
-            for b in baskets {
-                if class_index(&b.label).is_none() {
-                    continue;
-                }
-                let (split, fold) = assign(&b.key, config.seed, &config.split);
-                let encoder = if split == Split::Train {
-                    &encoders[fold + 1]
-                } else {
-                    &encoders[0]
-                };
-                encode_basket_with(encoder, &b.basket, &mut features)
-                    .map_err(|e| EtlError::Invalid(format!("basket {}: {e}", b.key)))?;
-                rows.push(GoldRow {
-                    key: b.key,
-                    shop_week: week,
-                    split,
-                    fold: if split == Split::Train {
-                        fold as i32
+    // Pass 2 over silver: encode and write gold (the parts all in the lake
+    // before the spec and the manifest are written).
+    with_background_writes(lake, |writes| {
+        weeks
+            .par_iter()
+            .try_for_each(|&week| -> Result<(), EtlError> {
+                let lines = week_lines(lake, week)?;
+                let baskets = assemble(&lines, key_kind(&lines));
+                drop(lines);
+                let mut rows = Vec::with_capacity(baskets.len());
+                let mut features = vec![0.0; width];
+                for b in baskets {
+                    if class_index(&b.label).is_none() {
+                        continue;
+                    }
+                    let (split, fold) = assign(&b.key, config.seed, &config.split);
+                    let encoder = if split == Split::Train {
+                        &encoders[fold + 1]
                     } else {
-                        -1
-                    },
-                    label: b.label,
-                    features: features.clone(),
-                });
-            }
-            let key = gold::part_key(week);
-            let bytes = gold::write_rows(&spec, &rows).map_err(|message| EtlError::Table {
-                url: lake.url(&key),
-                message,
-            })?;
-            lake.put(&key, &bytes)?;
-            Ok(())
-        })?;
+                        &encoders[0]
+                    };
+                    encode_basket_with(encoder, &b.basket, &mut features)
+                        .map_err(|e| EtlError::Invalid(format!("basket {}: {e}", b.key)))?;
+                    rows.push(GoldRow {
+                        key: b.key,
+                        shop_week: week,
+                        split,
+                        fold: if split == Split::Train {
+                            fold as i32
+                        } else {
+                            -1
+                        },
+                        label: b.label,
+                        features: features.clone(),
+                    });
+                }
+                let key = gold::part_key(week);
+                let bytes = gold::write_rows(&spec, &rows).map_err(|message| EtlError::Table {
+                    url: lake.url(&key),
+                    message,
+                })?;
+                writes.put(key, bytes)?;
+                Ok(())
+            })
+    })?;
 
     let gold_spec = GoldSpec {
         label: gold::LABEL.into(),
@@ -445,14 +455,15 @@ struct FileOutcome {
 fn raw_to_silver(
     raw: &Lake,
     lake: &Lake,
+    writes: &Writes,
     file: &str,
     config: &EtlConfig,
     progress: Progress<'_>,
 ) -> Result<(FileOutcome, BTreeMap<i32, WeekCounts>), EtlError> {
-    let bytes = raw.get(file)?;
+    let bytes = bytes::Bytes::from(raw.get(file)?);
     let landed = format!("raw/{}", file.rsplit('/').next().unwrap_or(file));
     if raw.url(file) != lake.url(&landed) {
-        lake.put(&landed, &bytes)?;
+        writes.put(landed, bytes.clone())?;
     }
     let parsed = raw::parse_raw(file, &bytes);
     let by_week = parsed.lines.by_week();
@@ -463,7 +474,7 @@ fn raw_to_silver(
             url: lake.url(&key),
             message,
         })?;
-        lake.put(&key, &bytes)?;
+        writes.put(key, bytes)?;
     }
     let mut quarantined = parsed.rejects.clone();
     quarantined.extend(parsed.problems.iter().cloned());
@@ -473,7 +484,7 @@ fn raw_to_silver(
             url: lake.url(&key),
             message,
         })?;
-        lake.put(&key, &bytes)?;
+        writes.put(key, bytes)?;
     }
     progress(&format!(
         "{file}: {} rows, {} silver, {} rejected",
