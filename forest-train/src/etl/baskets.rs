@@ -172,30 +172,11 @@ mod tests {
 
     fn line<'a>(id: &'a str, cust: Option<&'a str>, hour: i32, label: &'a str) -> Line<'a> {
         Line {
-            shop_week: 200607,
-            shop_date: 20060413,
-            shop_weekday: 5,
             shop_hour: hour,
-            quantity: 1,
-            spend: 1.0,
-            prod_code: "PRD1",
-            prod_code_10: "CL1",
-            prod_code_20: "DEP1",
-            prod_code_30: "G1",
-            prod_code_40: None,
             cust_code: cust,
-            cust_price_sensitivity: None,
-            cust_lifestage: None,
             basket_id: id,
-            basket_size: "S",
             basket_price_sensitivity: label,
-            basket_type: "Top Up",
-            basket_dominant_mission: "Fresh",
-            store_code: "STORE1",
-            store_format: "LS",
-            store_region: "E02",
-            source_file: "f",
-            source_line: 2,
+            ..crate::etl::lines::sample_line()
         }
     }
 

@@ -201,17 +201,7 @@ impl Lines {
     /// Lines from a record batch of the silver schema (a silver part read
     /// back); any other columns are an error naming them.
     pub fn from_batch(batch: RecordBatch) -> Result<Lines, String> {
-        if batch.schema().fields() != schema().fields() {
-            return Err(format!(
-                "unexpected columns: found {:?}",
-                batch
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| format!("{} {}", f.name(), f.data_type()))
-                    .collect::<Vec<_>>()
-            ));
-        }
+        super::parquet_io::check_columns(&batch, schema())?;
         // The schema check makes every downcast below succeed.
         let ints = std::array::from_fn(|c| batch.column(c).as_primitive::<Int32Type>().clone());
         let spend = batch.column(INTS).as_primitive::<Float64Type>().clone();
@@ -428,6 +418,37 @@ impl LinesBuilder {
     }
 }
 
+/// A line of made-up values, for tests to change what they are about.
+#[cfg(test)]
+pub(crate) fn sample_line() -> Line<'static> {
+    Line {
+        shop_week: 200607,
+        shop_date: 20060413,
+        shop_weekday: 5,
+        shop_hour: 20,
+        quantity: 1,
+        spend: 1.0,
+        prod_code: "PRD1",
+        prod_code_10: "CL1",
+        prod_code_20: "DEP1",
+        prod_code_30: "G1",
+        prod_code_40: None,
+        cust_code: None,
+        cust_price_sensitivity: None,
+        cust_lifestage: None,
+        basket_id: "1",
+        basket_size: "S",
+        basket_price_sensitivity: "MM",
+        basket_type: "Top Up",
+        basket_dominant_mission: "Fresh",
+        store_code: "STORE1",
+        store_format: "LS",
+        store_region: "E02",
+        source_file: "f",
+        source_line: 2,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,29 +461,13 @@ mod tests {
     ) -> Line<'static> {
         Line {
             shop_week: week,
-            shop_date: 20060413,
-            shop_weekday: 5,
-            shop_hour: 20,
             quantity: 2,
             spend: 1.5,
-            prod_code: "PRD1",
-            prod_code_10: "CL1",
-            prod_code_20: "DEP1",
-            prod_code_30: "G1",
-            prod_code_40: None,
             cust_code: cust,
             cust_price_sensitivity: cust.map(|_| "LA"),
-            cust_lifestage: None,
-            basket_id: "1",
-            basket_size: "S",
-            basket_price_sensitivity: "MM",
-            basket_type: "Top Up",
-            basket_dominant_mission: "Fresh",
-            store_code: "STORE1",
-            store_format: "LS",
-            store_region: "E02",
             source_file: file,
             source_line: number,
+            ..sample_line()
         }
     }
 

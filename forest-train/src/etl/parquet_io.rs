@@ -81,6 +81,23 @@ pub fn from_parquet(bytes: Vec<u8>, schema: &Arc<Schema>) -> Result<RecordBatch,
     })
 }
 
+/// `Ok` when `batch` has exactly the columns of `schema` (names, types and
+/// nullability); otherwise an error listing the columns it has.
+pub fn check_columns(batch: &RecordBatch, schema: &Schema) -> Result<(), String> {
+    if batch.schema().fields() == schema.fields() {
+        return Ok(());
+    }
+    Err(format!(
+        "unexpected columns: found {:?}",
+        batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| format!("{} {}", f.name(), f.data_type()))
+            .collect::<Vec<_>>()
+    ))
+}
+
 /// [`from_parquet`] without the guard.
 fn decode(bytes: Vec<u8>, schema: &Arc<Schema>) -> Result<RecordBatch, String> {
     let len = bytes.len() as u64;
@@ -94,17 +111,7 @@ fn decode(bytes: Vec<u8>, schema: &Arc<Schema>) -> Result<RecordBatch, String> {
     let mut batches = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| e.to_string())?;
-        if batch.schema().fields() != schema.fields() {
-            return Err(format!(
-                "unexpected columns: found {:?}",
-                batch
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.name())
-                    .collect::<Vec<_>>()
-            ));
-        }
+        check_columns(&batch, schema)?;
         batches.push(batch);
     }
     arrow_select::concat::concat_batches(schema, &batches).map_err(|e| e.to_string())
