@@ -215,17 +215,27 @@ struct TagBasket {
     lines: u32,
     /// The customer's own segment (class index), when the shopper is known.
     segment: Option<u8>,
-    /// The product code of each line that has one.
-    products: Vec<String>,
+    /// The product of each line that has one, as its number in
+    /// [`TagData::codes`].
+    products: Vec<u32>,
 }
 
 /// The training baskets, gathered week by week in pass 1 of the ETL.
+///
+/// Products are numbered in the order they are first seen: a basket line
+/// is 4 bytes rather than an owned code (about 40 with its allocation), and
+/// the ETL holds every training line of the run here until the tag model
+/// is fitted.
 #[derive(Debug, Clone, Default)]
 pub struct TagData {
     baskets: Vec<TagBasket>,
+    /// Each product's code, by number.
+    codes: Vec<String>,
     /// Each product's codes at the four levels above it
-    /// ([`ProductLevel::CHAIN`] order), from its first line.
-    ancestors: HashMap<String, [Option<String>; 4]>,
+    /// ([`ProductLevel::CHAIN`] order), from its first line, by number.
+    ancestors: Vec<[Option<String>; 4]>,
+    /// The number of each product code.
+    numbers: HashMap<String, u32>,
 }
 
 impl TagData {
@@ -236,12 +246,14 @@ impl TagData {
             let Some(code) = ProductLevel::ProdCode.code(item) else {
                 continue;
             };
-            products.push(code.to_string());
-            if !self.ancestors.contains_key(code) {
-                let above =
-                    std::array::from_fn(|l| ProductLevel::CHAIN[l].code(item).map(str::to_string));
-                self.ancestors.insert(code.to_string(), above);
-            }
+            let number = match self.numbers.get(code) {
+                Some(&number) => number,
+                None => self.number(
+                    code,
+                    std::array::from_fn(|l| ProductLevel::CHAIN[l].code(item).map(str::to_string)),
+                ),
+            };
+            products.push(number);
         }
         let segment = basket
             .customer_price_sensitivity
@@ -257,48 +269,69 @@ impl TagData {
         });
     }
 
+    /// Numbers a product not seen before.
+    fn number(&mut self, code: &str, above: [Option<String>; 4]) -> u32 {
+        let number = self.codes.len() as u32;
+        self.codes.push(code.to_string());
+        self.ancestors.push(above);
+        self.numbers.insert(code.to_string(), number);
+        number
+    }
+
     /// Appends another week's baskets (callers merge in week order, which
-    /// fixes the order of the baskets and so the sampler's path).
+    /// fixes the order of the baskets and so the sampler's path). A product
+    /// keeps the codes above it from the week that saw it first.
     pub fn merge(&mut self, other: TagData) {
-        self.baskets.extend(other.baskets);
-        for (code, above) in other.ancestors {
-            self.ancestors.entry(code).or_insert(above);
-        }
+        let renumber: Vec<u32> = other
+            .codes
+            .into_iter()
+            .zip(other.ancestors)
+            .map(|(code, above)| match self.numbers.get(&code) {
+                Some(&number) => number,
+                None => self.number(&code, above),
+            })
+            .collect();
+        self.baskets.extend(other.baskets.into_iter().map(|mut b| {
+            for p in &mut b.products {
+                *p = renumber[*p as usize];
+            }
+            b
+        }));
     }
 
     /// Interns the products (sorted by code) for fitting.
     pub fn index(&self) -> TagIndex {
-        let mut codes: Vec<&String> = self.ancestors.keys().collect();
-        codes.sort_unstable();
-        let id: HashMap<&str, u32> = codes
+        let mut by_code: Vec<u32> = (0..self.codes.len() as u32).collect();
+        by_code.sort_unstable_by(|&a, &b| self.codes[a as usize].cmp(&self.codes[b as usize]));
+        // A product's place in code order, by number.
+        let mut id = vec![0u32; self.codes.len()];
+        for (i, &number) in by_code.iter().enumerate() {
+            id[number as usize] = i as u32;
+        }
+        let ancestors: Vec<[Option<String>; 4]> = by_code
             .iter()
-            .enumerate()
-            .map(|(i, c)| (c.as_str(), i as u32))
+            .map(|&n| self.ancestors[n as usize].clone())
             .collect();
         let mut class_ids: BTreeMap<&str, u32> = BTreeMap::new();
-        for code in &codes {
-            if let Some(class) = self.ancestors[*code][3].as_deref() {
+        for above in &ancestors {
+            if let Some(class) = above[3].as_deref() {
                 let next = class_ids.len() as u32;
                 class_ids.entry(class).or_insert(next);
             }
         }
         // Products without a class share one pseudo-class.
         let no_class = class_ids.len() as u32;
-        let class_of = codes
+        let class_of = ancestors
             .iter()
-            .map(|c| {
-                self.ancestors[*c][3]
-                    .as_deref()
-                    .map_or(no_class, |k| class_ids[k])
-            })
+            .map(|above| above[3].as_deref().map_or(no_class, |k| class_ids[k]))
             .collect();
         let baskets = self
             .baskets
             .iter()
             .map(|b| {
                 let mut products: Vec<(u32, u32)> = Vec::with_capacity(b.products.len());
-                for code in &b.products {
-                    let p = id[code.as_str()];
+                for &number in &b.products {
+                    let p = id[number as usize];
                     match products.iter_mut().find(|(q, _)| *q == p) {
                         Some((_, c)) => *c += 1,
                         None => products.push((p, 1)),
@@ -314,8 +347,11 @@ impl TagData {
             })
             .collect();
         TagIndex {
-            codes: codes.iter().map(|c| c.to_string()).collect(),
-            ancestors: codes.iter().map(|c| self.ancestors[*c].clone()).collect(),
+            codes: by_code
+                .iter()
+                .map(|&n| self.codes[n as usize].clone())
+                .collect(),
+            ancestors,
             class_of,
             n_classes: no_class as usize + 1,
             baskets,
@@ -323,7 +359,7 @@ impl TagData {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct IndexedBasket {
     class: u8,
     fold: u8,
@@ -334,7 +370,7 @@ struct IndexedBasket {
 }
 
 /// The training baskets with products as integers.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TagIndex {
     /// Product codes, sorted; a product's id is its position.
     codes: Vec<String>,
@@ -865,8 +901,17 @@ mod tests {
     /// 1 to 12 random products labelled by the rule with θ = 0.21, and the
     /// shopper's segment their basket's label half of the time.
     fn planted(baskets: usize, seed: u64) -> TagData {
-        let mut rng = SplitMix64::new(seed);
         let mut data = TagData::default();
+        for (basket, class, fold) in planted_baskets(baskets, seed) {
+            data.add(&basket, class, fold);
+        }
+        data
+    }
+
+    /// [`planted`]'s baskets, each with its class and fold.
+    fn planted_baskets(baskets: usize, seed: u64) -> Vec<(Basket, usize, usize)> {
+        let mut rng = SplitMix64::new(seed);
+        let mut out = Vec::with_capacity(baskets);
         for b in 0..baskets {
             let lines = 1 + rng.below(12);
             let products: Vec<usize> = (0..lines).map(|_| rng.below(60)).collect();
@@ -893,9 +938,9 @@ mod tests {
                     })
                     .collect(),
             };
-            data.add(&basket, class, b % 5);
+            out.push((basket, class, b % 5));
         }
-        data
+        out
     }
 
     fn small() -> TagConfig {
@@ -933,6 +978,40 @@ mod tests {
             ..config.clone()
         };
         assert_eq!(few.for_lines(u64::from(u32::MAX)).burn_in, 2);
+    }
+
+    /// Weeks gathered apart and merged in order index like one gathering
+    /// of all their baskets; a product keeps the codes above it from the
+    /// week that saw it first.
+    #[test]
+    fn merged_weeks_index_like_one_gathering() {
+        let baskets = planted_baskets(200, 11);
+        let mut whole = TagData::default();
+        let mut merged = TagData::default();
+        for week in baskets.chunks(70) {
+            let mut data = TagData::default();
+            for (basket, class, fold) in week {
+                whole.add(basket, *class, *fold);
+                data.add(basket, *class, *fold);
+            }
+            merged.merge(data);
+        }
+        assert_eq!(merged.index(), whole.index());
+
+        // CHAIN[3] is the product's class (PROD_CODE_10).
+        let mut moved = baskets[0].0.clone();
+        let first_class = moved.items[0].prod_code_10.clone();
+        moved.items[0].prod_code_10 = "CL_ELSEWHERE".into();
+        let product = moved.items[0].prod_code.clone();
+        let mut later = TagData::default();
+        later.add(&moved, 0, 0);
+        let class_of = |index: &TagIndex| {
+            let p = index.codes.iter().position(|c| *c == product).unwrap();
+            index.ancestors[p][3].clone()
+        };
+        assert_eq!(class_of(&later.index()).as_deref(), Some("CL_ELSEWHERE"));
+        merged.merge(later);
+        assert_eq!(class_of(&merged.index()), Some(first_class));
     }
 
     #[test]
