@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::feature::{is_missing_trimmed, trim};
 
 /// One line of a basket.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Item {
     /// Product code (`PROD_CODE`).
@@ -36,7 +36,7 @@ pub struct Item {
 }
 
 /// A basket as the server receives it and as the ETL assembles it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Basket {
     /// Store format code.
@@ -277,6 +277,23 @@ pub fn class_label(code: &str) -> &str {
 /// a code without one stands for itself.
 pub fn class_level(code: &str) -> &str {
     meaning(code).map_or(code, |m| m.level)
+}
+
+/// Overwrites a string, keeping its allocation: for readers that fill one
+/// [`Basket`] over and over (the server's body reader, the ETL), so that a
+/// basket's strings are allocated once, not once a request or a basket.
+pub fn set_text(dst: &mut String, value: &str) {
+    dst.clear();
+    dst.push_str(value);
+}
+
+/// [`set_text`] for an optional field.
+pub fn set_optional_text(dst: &mut Option<String>, value: Option<&str>) {
+    match (dst.as_mut(), value) {
+        (Some(d), Some(v)) => set_text(d, v),
+        (None, Some(v)) => *dst = Some(v.to_string()),
+        (_, None) => *dst = None,
+    }
 }
 
 impl Basket {

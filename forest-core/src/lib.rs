@@ -71,8 +71,8 @@ pub mod splitmix;
 pub mod tags;
 
 pub use basket::{
-    class_label, class_level, Basket, ClassMeaning, Field, FieldType, Item, ProductLevel,
-    BASKET_FIELDS, ITEM_FIELDS, PRICE_SENSITIVITY,
+    class_label, class_level, set_optional_text, set_text, Basket, ClassMeaning, Field, FieldType,
+    Item, ProductLevel, BASKET_FIELDS, ITEM_FIELDS, PRICE_SENSITIVITY,
 };
 pub use encode::{encode_basket_with, line_priors, BasketTables, CachedLine};
 pub use ensemble::{Ensemble, Link, Precision, Sum, SumView};

@@ -11,7 +11,7 @@
 //! with serde, which accepts it or names the error. So the fast path can
 //! change speed, never answers (property-tested below against serde).
 
-use forest_core::{Basket, Field, Item, BASKET_FIELDS, ITEM_FIELDS};
+use forest_core::{set_optional_text, set_text, Basket, Field, Item, BASKET_FIELDS, ITEM_FIELDS};
 
 /// What the fast path read: one basket, or the baskets of `instances`.
 pub enum Fast {
@@ -50,7 +50,7 @@ pub fn parse_into(body: &[u8], out: &mut Vec<Basket>) -> Option<bool> {
     let first = p.key()?;
     let batch = first == "instances";
     if batch {
-        p.array_into(out, empty_basket, |p, basket| {
+        p.array_into(out, Basket::default, |p, basket| {
             p.eat(b'{')?;
             p.ws();
             let first = p.key()?;
@@ -61,50 +61,12 @@ pub fn parse_into(body: &[u8], out: &mut Vec<Basket>) -> Option<bool> {
     } else {
         out.truncate(1);
         if out.is_empty() {
-            out.push(empty_basket());
+            out.push(Basket::default());
         }
         p.basket_into(first, &mut out[0])?;
     }
     p.ws();
     (p.i == body.len()).then_some(batch)
-}
-
-fn empty_basket() -> Basket {
-    Basket {
-        store_format: String::new(),
-        store_region: String::new(),
-        basket_size: String::new(),
-        basket_type: String::new(),
-        dominant_mission: String::new(),
-        customer_price_sensitivity: None,
-        items: Vec::new(),
-    }
-}
-
-fn empty_item() -> Item {
-    Item {
-        prod_code: String::new(),
-        prod_code_10: String::new(),
-        prod_code_20: String::new(),
-        prod_code_30: String::new(),
-        prod_code_40: None,
-        quantity: 0.0,
-        spend: 0.0,
-    }
-}
-
-/// Overwrites a string, keeping its allocation.
-fn set(dst: &mut String, value: &str) {
-    dst.clear();
-    dst.push_str(value);
-}
-
-fn set_opt(dst: &mut Option<String>, value: Option<&str>) {
-    match (dst.as_mut(), value) {
-        (Some(d), Some(v)) => set(d, v),
-        (None, Some(v)) => *dst = Some(v.to_string()),
-        (_, None) => *dst = None,
-    }
 }
 
 /// Exact powers of ten: numbers of up to 15 digits take the fast path.
@@ -374,13 +336,13 @@ impl<'a> Reader<'a> {
         let first = basket_key(first)?;
         let seen = self.members(first, basket_key, Self::next_basket_key, |p, k| {
             match k {
-                0 => set(&mut out.store_format, p.string()?),
-                1 => set(&mut out.store_region, p.string()?),
-                2 => set(&mut out.basket_size, p.string()?),
-                3 => set(&mut out.basket_type, p.string()?),
-                4 => set(&mut out.dominant_mission, p.string()?),
-                5 => set_opt(&mut out.customer_price_sensitivity, p.opt_str()?),
-                _ => p.array_into(&mut out.items, empty_item, Self::item_into)?,
+                0 => set_text(&mut out.store_format, p.string()?),
+                1 => set_text(&mut out.store_region, p.string()?),
+                2 => set_text(&mut out.basket_size, p.string()?),
+                3 => set_text(&mut out.basket_type, p.string()?),
+                4 => set_text(&mut out.dominant_mission, p.string()?),
+                5 => set_optional_text(&mut out.customer_price_sensitivity, p.opt_str()?),
+                _ => p.array_into(&mut out.items, Item::default, Self::item_into)?,
             }
             Some(())
         })?;
@@ -434,11 +396,11 @@ impl<'a> Reader<'a> {
         };
         let seen = self.members(first, item_key, Self::next_item_key, |p, k| {
             match k {
-                0 => set(&mut out.prod_code, p.string()?),
-                1 => set(&mut out.prod_code_10, p.string()?),
-                2 => set(&mut out.prod_code_20, p.string()?),
-                3 => set(&mut out.prod_code_30, p.string()?),
-                4 => set_opt(&mut out.prod_code_40, p.opt_str()?),
+                0 => set_text(&mut out.prod_code, p.string()?),
+                1 => set_text(&mut out.prod_code_10, p.string()?),
+                2 => set_text(&mut out.prod_code_20, p.string()?),
+                3 => set_text(&mut out.prod_code_30, p.string()?),
+                4 => set_optional_text(&mut out.prod_code_40, p.opt_str()?),
                 5 => out.quantity = p.number()?,
                 _ => out.spend = p.number()?,
             }

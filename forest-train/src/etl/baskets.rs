@@ -15,7 +15,7 @@ use std::borrow::Cow;
 
 use foldhash::{HashMap, HashMapExt};
 
-use forest_core::{Basket, Item};
+use forest_core::{set_optional_text, set_text, Basket, Item};
 
 use super::lines::{Line, Lines};
 use super::raw::{parse_raw, Reject};
@@ -88,82 +88,114 @@ pub fn baskets_of_file(file: &str, bytes: &[u8]) -> (Vec<LabelledBasket>, Vec<Re
     (baskets, rejects)
 }
 
+/// One basket of a week's table: its key and its lines' rows, in source
+/// order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BasketRows {
+    /// The basket key (see [`basket_key`]), unique within the week.
+    pub key: String,
+    /// The basket's rows in the week's [`Lines`], first line first.
+    pub rows: Vec<usize>,
+}
+
+impl BasketRows {
+    /// The label most of the basket's lines carry (ties: the first
+    /// line's), and whether its lines disagree on it (possible with a
+    /// composite key that merges two baskets).
+    pub fn label<'l>(&self, lines: &'l Lines) -> (&'l str, bool) {
+        let mut counts: Vec<(&str, usize)> = Vec::new();
+        for &row in &self.rows {
+            let label = lines.label(row);
+            match counts.iter_mut().find(|(s, _)| *s == label) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((label, 1)),
+            }
+        }
+        // Stable: among equal counts the first seen (the first line's) wins.
+        let best = counts
+            .iter()
+            .fold(counts[0], |b, c| if c.1 > b.1 { *c } else { b });
+        (best.0, counts.len() > 1)
+    }
+
+    /// Makes `basket` this basket, as the encoder reads it: attributes from
+    /// the first line, one item per line. Its strings and items are
+    /// overwritten, not reallocated, so one basket can be filled over a
+    /// whole week.
+    pub fn fill(&self, lines: &Lines, basket: &mut Basket) {
+        let first = lines.get(self.rows[0]);
+        set_text(&mut basket.store_format, first.store_format);
+        set_text(&mut basket.store_region, first.store_region);
+        set_text(&mut basket.basket_size, first.basket_size);
+        set_text(&mut basket.basket_type, first.basket_type);
+        set_text(&mut basket.dominant_mission, first.basket_dominant_mission);
+        set_optional_text(
+            &mut basket.customer_price_sensitivity,
+            first.cust_price_sensitivity,
+        );
+        basket.items.truncate(self.rows.len());
+        basket.items.resize_with(self.rows.len(), Item::default);
+        for (item, &row) in basket.items.iter_mut().zip(&self.rows) {
+            let line = lines.get(row);
+            set_text(&mut item.prod_code, line.prod_code);
+            set_text(&mut item.prod_code_10, line.prod_code_10);
+            set_text(&mut item.prod_code_20, line.prod_code_20);
+            set_text(&mut item.prod_code_30, line.prod_code_30);
+            set_optional_text(&mut item.prod_code_40, line.prod_code_40);
+            item.quantity = f64::from(line.quantity);
+            item.spend = line.spend;
+        }
+    }
+}
+
 /// Groups one week's lines, in source order (see [`Lines::join_files`]),
-/// into baskets, sorted by key. Basket attributes come from the basket's
-/// first line.
-pub fn assemble(lines: &Lines, kind: KeyKind) -> Vec<LabelledBasket> {
+/// into baskets, sorted by key.
+pub fn group(lines: &Lines, kind: KeyKind) -> Vec<BasketRows> {
     // Lines are grouped by what their key is written from: the id itself,
     // borrowed, when ids tell baskets apart (`id:<id>` is one-to-one with
     // the id), so that key is written once a basket, not once a line.
     let mut index: HashMap<Cow<str>, usize> = HashMap::new();
-    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut groups: Vec<BasketRows> = Vec::new();
     for row in 0..lines.len() {
         let identity = match kind {
             KeyKind::BasketId => Cow::Borrowed(lines.basket_id(row)),
             KeyKind::Composite => Cow::Owned(basket_key(&lines.get(row), kind)),
         };
         match index.get(identity.as_ref()) {
-            Some(&i) => groups[i].1.push(row),
+            Some(&i) => groups[i].rows.push(row),
             None => {
                 index.insert(identity, groups.len());
-                groups.push((basket_key(&lines.get(row), kind), vec![row]));
+                groups.push(BasketRows {
+                    key: basket_key(&lines.get(row), kind),
+                    rows: vec![row],
+                });
             }
         }
     }
-    let mut baskets: Vec<LabelledBasket> = groups
-        .into_iter()
-        .map(|(key, rows)| {
-            let lines: Vec<Line<'_>> = rows.iter().map(|&row| lines.get(row)).collect();
-            let first = lines[0];
-            let (label, conflict) = majority_label(&lines);
-            LabelledBasket {
-                key,
-                shop_week: first.shop_week,
-                label,
-                label_conflict: conflict,
-                basket: Basket {
-                    store_format: first.store_format.to_string(),
-                    store_region: first.store_region.to_string(),
-                    basket_size: first.basket_size.to_string(),
-                    basket_type: first.basket_type.to_string(),
-                    dominant_mission: first.basket_dominant_mission.to_string(),
-                    customer_price_sensitivity: first.cust_price_sensitivity.map(str::to_string),
-                    items: lines
-                        .iter()
-                        .map(|l| Item {
-                            prod_code: l.prod_code.to_string(),
-                            prod_code_10: l.prod_code_10.to_string(),
-                            prod_code_20: l.prod_code_20.to_string(),
-                            prod_code_30: l.prod_code_30.to_string(),
-                            prod_code_40: l.prod_code_40.map(str::to_string),
-                            quantity: f64::from(l.quantity),
-                            spend: l.spend,
-                        })
-                        .collect(),
-                },
-            }
-        })
-        .collect();
-    baskets.sort_by(|a, b| a.key.cmp(&b.key));
-    baskets
+    groups.sort_by(|a, b| a.key.cmp(&b.key));
+    groups
 }
 
-fn majority_label(lines: &[Line<'_>]) -> (String, bool) {
-    let mut counts: Vec<(&str, usize)> = Vec::new();
-    for l in lines {
-        match counts
-            .iter_mut()
-            .find(|(s, _)| *s == l.basket_price_sensitivity)
-        {
-            Some((_, n)) => *n += 1,
-            None => counts.push((l.basket_price_sensitivity, 1)),
-        }
-    }
-    // Stable: among equal counts the first seen (the first line's) wins.
-    let best = counts
-        .iter()
-        .fold(counts[0], |b, c| if c.1 > b.1 { *c } else { b });
-    (best.0.to_string(), counts.len() > 1)
+/// Groups one week's lines, in source order (see [`Lines::join_files`]),
+/// into baskets, sorted by key, each with its label and its own
+/// [`Basket`] (the ETL's passes fill one basket at a time instead:
+/// [`BasketRows::fill`]).
+pub fn assemble(lines: &Lines, kind: KeyKind) -> Vec<LabelledBasket> {
+    group(lines, kind)
+        .into_iter()
+        .map(|group| {
+            let (label, label_conflict) = group.label(lines);
+            let mut basket = Basket::default();
+            group.fill(lines, &mut basket);
+            LabelledBasket {
+                shop_week: lines.get(group.rows[0]).shop_week,
+                label: label.to_string(),
+                label_conflict,
+                basket,
+                key: group.key,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -200,6 +232,46 @@ mod tests {
         let split = assemble(&[rows[0], other].into_iter().collect(), KeyKind::Composite);
         assert_eq!(split.len(), 2);
         assert!(baskets.iter().any(|b| b.key.starts_with("c:anonymous|")));
+    }
+
+    /// A basket filled over and over (larger, smaller, with and without
+    /// optional fields) ends up as a basket filled once.
+    #[test]
+    fn a_reused_basket_fills_like_a_fresh_one() {
+        let rows = [
+            Line {
+                prod_code_40: Some("D1"),
+                cust_price_sensitivity: Some("LA"),
+                ..line("1", Some("C1"), 10, "LA")
+            },
+            line("1", Some("C1"), 10, "LA"),
+            line("1", Some("C1"), 10, "MM"),
+            Line {
+                prod_code: "PRD2",
+                ..line("2", None, 11, "UM")
+            },
+            Line {
+                prod_code_40: Some("D9"),
+                ..line("3", Some("C2"), 12, "LA")
+            },
+        ];
+        let lines: Lines = rows.into_iter().collect();
+        let fresh = assemble(&lines, KeyKind::BasketId);
+        let mut reused = Basket::default();
+        for (group, fresh) in group(&lines, KeyKind::BasketId).iter().zip(&fresh) {
+            group.fill(&lines, &mut reused);
+            assert_eq!(reused, fresh.basket);
+            assert_eq!(
+                group.label(&lines),
+                (fresh.label.as_str(), fresh.label_conflict)
+            );
+        }
+        assert_eq!(fresh[0].basket.items.len(), 3);
+        assert_eq!(
+            fresh[0].basket.customer_price_sensitivity.as_deref(),
+            Some("LA")
+        );
+        assert_eq!(fresh[1].basket.items[0].prod_code, "PRD2");
     }
 
     #[test]

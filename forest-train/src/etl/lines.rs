@@ -281,6 +281,11 @@ impl Lines {
         self.texts[14 - FIRST_TEXT].value(i)
     }
 
+    /// `BASKET_PRICE_SENSITIVITY` (the label) of line `i`.
+    pub fn label(&self, i: usize) -> &str {
+        self.texts[16 - FIRST_TEXT].value(i)
+    }
+
     /// Silver parts of one week, each one raw file's lines in file order
     /// (as the ETL writes them), joined in source order: by file, then
     /// line number, the order of the raw lines that decides a basket's

@@ -36,9 +36,9 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::lake::{Lake, LakeError};
-use baskets::{assemble, key_kind, KeyKind};
+use baskets::{group, key_kind, KeyKind};
 use forest_core::compiled::{BasketIndex, StaticBasket, StaticLevel};
-use forest_core::{encode_basket_with, FeatureSpec};
+use forest_core::{encode_basket_with, Basket, FeatureSpec};
 use forest_learn::Dataset;
 use gold::{GoldRow, GoldSpec, Split};
 use lines::Lines;
@@ -363,21 +363,24 @@ pub fn run(
             .par_iter()
             .try_for_each(|&week| -> Result<(), EtlError> {
                 let lines = week_lines(lake, week)?;
-                let baskets = assemble(&lines, key_kind(&lines));
-                drop(lines);
+                let baskets = group(&lines, key_kind(&lines));
                 let mut rows = Vec::with_capacity(baskets.len());
                 let mut features = vec![0.0; width];
+                let mut basket = Basket::default();
                 for b in baskets {
-                    if class_index(&b.label).is_none() {
+                    let (label, _) = b.label(&lines);
+                    if class_index(label).is_none() {
                         continue;
                     }
+                    let label = label.to_string();
                     let (split, fold) = assign(&b.key, config.seed, &config.split);
                     let encoder = if split == Split::Train {
                         &encoders[fold + 1]
                     } else {
                         &encoders[0]
                     };
-                    encode_basket_with(encoder, &b.basket, &mut features)
+                    b.fill(&lines, &mut basket);
+                    encode_basket_with(encoder, &basket, &mut features)
                         .map_err(|e| EtlError::Invalid(format!("basket {}: {e}", b.key)))?;
                     rows.push(GoldRow {
                         key: b.key,
@@ -388,7 +391,7 @@ pub fn run(
                         } else {
                             -1
                         },
-                        label: b.label,
+                        label,
                         features: features.clone(),
                     });
                 }
@@ -513,23 +516,27 @@ fn raw_to_silver(
 /// priors and tag data, and what the report says of the week.
 fn count_week(week: i32, lines: &Lines, config: &EtlConfig) -> WeekCounts {
     let kind = key_kind(lines);
-    let baskets = assemble(lines, kind);
+    let baskets = group(lines, kind);
     let mut stats = PriorStats::default();
     let mut tag_data = TagData::default();
     let mut by_split = BTreeMap::new();
     let (mut unlabelled, mut conflicts) = (0, 0);
+    // One basket filled over and over: only training baskets are read.
+    let mut basket = Basket::default();
     for b in &baskets {
-        conflicts += u64::from(b.label_conflict);
-        let Some(class) = class_index(&b.label) else {
+        let (label, conflict) = b.label(lines);
+        conflicts += u64::from(conflict);
+        let Some(class) = class_index(label) else {
             unlabelled += 1;
             continue;
         };
         let (split, fold) = assign(&b.key, config.seed, &config.split);
         *by_split.entry(split.name().to_string()).or_insert(0) += 1;
         if split == Split::Train {
-            stats.add(&b.basket, class, fold);
+            b.fill(lines, &mut basket);
+            stats.add(&basket, class, fold);
             if config.tags.is_some() {
-                tag_data.add(&b.basket, class, fold);
+                tag_data.add(&basket, class, fold);
             }
         }
     }
@@ -549,7 +556,7 @@ fn count_week(week: i32, lines: &Lines, config: &EtlConfig) -> WeekCounts {
 }
 
 /// One week's lines from its silver parts, as one table in source order
-/// (file, line), the order [`assemble`] takes.
+/// (file, line), the order [`baskets::group`] takes.
 pub fn week_lines(lake: &Lake, week: i32) -> Result<Lines, EtlError> {
     let mut parts = Vec::new();
     let dir = format!("silver/SHOP_WEEK={week}/");
