@@ -136,7 +136,7 @@ impl BasketRows {
         basket.items.truncate(self.rows.len());
         basket.items.resize_with(self.rows.len(), Item::default);
         for (item, &row) in basket.items.iter_mut().zip(&self.rows) {
-            let line = lines.get(row);
+            let line = lines.bought(row);
             set_text(&mut item.prod_code, line.prod_code);
             set_text(&mut item.prod_code_10, line.prod_code_10);
             set_text(&mut item.prod_code_20, line.prod_code_20);

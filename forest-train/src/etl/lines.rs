@@ -140,6 +140,25 @@ pub struct Line<'a> {
     pub source_line: u64,
 }
 
+/// The product part of a [`Line`]: see [`Lines::bought`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bought<'a> {
+    /// `PROD_CODE`.
+    pub prod_code: &'a str,
+    /// `PROD_CODE_10`.
+    pub prod_code_10: &'a str,
+    /// `PROD_CODE_20`.
+    pub prod_code_20: &'a str,
+    /// `PROD_CODE_30`.
+    pub prod_code_30: &'a str,
+    /// `PROD_CODE_40`, `None` when empty.
+    pub prod_code_40: Option<&'a str>,
+    /// `QUANTITY`.
+    pub quantity: i32,
+    /// `SPEND`.
+    pub spend: f64,
+}
+
 /// The silver schema: the raw columns typed, then the line's provenance
 /// (`SOURCE_FILE`, `SOURCE_LINE`).
 pub fn schema() -> &'static Arc<Schema> {
@@ -274,6 +293,23 @@ impl Lines {
     /// The lines in table order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = Line<'_>> + '_ {
         (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// What line `i` bought (its product's codes, quantity and spend),
+    /// read without the rest of the line: a basket's items are filled
+    /// from this, once a line per pass.
+    pub fn bought(&self, i: usize) -> Bought<'_> {
+        let text = |c: usize| self.texts[c - FIRST_TEXT].value(i);
+        let division = &self.texts[10 - FIRST_TEXT];
+        Bought {
+            prod_code: text(6),
+            prod_code_10: text(7),
+            prod_code_20: text(8),
+            prod_code_30: text(9),
+            prod_code_40: division.is_valid(i).then(|| division.value(i)),
+            quantity: self.ints[4].value(i),
+            spend: self.spend.value(i),
+        }
     }
 
     /// `BASKET_ID` of line `i`, read without the rest of the line.
