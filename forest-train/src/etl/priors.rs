@@ -36,11 +36,23 @@ fn slot_of<'m, V>(map: &'m mut HashMap<String, V>, code: &str, empty: V) -> &'m 
     map.entry_ref(code).or_insert(empty)
 }
 
+/// One code's basket counts by fold and class.
+#[derive(Debug, Clone, Default)]
+struct CodeCounts {
+    counts: [f32; FOLDS * 3],
+    /// The number of the last basket counted (see [`PriorStats::add`]):
+    /// a basket counts once per code however many of its lines hold it,
+    /// without sorting its codes to find the repeats.
+    last_basket: u64,
+}
+
 /// Basket counts by fold and class, per product code and level, plus the
 /// vocabularies of the categorical fields.
 #[derive(Debug, Clone, Default)]
 pub struct PriorStats {
-    levels: [HashMap<String, [f32; FOLDS * 3]>; 5],
+    levels: [HashMap<String, CodeCounts>; 5],
+    /// Baskets added so far: the number [`CodeCounts::last_basket`] holds.
+    baskets: u64,
     /// Per level and code: sum of log unit prices and number of priced
     /// lines. Prices carry no label, so they are not kept per fold.
     prices: [HashMap<String, (f64, u64)>; 5],
@@ -78,15 +90,15 @@ impl PriorStats {
                 });
             }
         }
-        let mut codes: Vec<&str> = Vec::with_capacity(basket.items.len());
+        self.baskets += 1;
         for (counts, level) in self.levels.iter_mut().zip(ProductLevel::CHAIN) {
-            // A basket counts once per code, however many lines hold it.
-            codes.clear();
-            codes.extend(basket.items.iter().filter_map(|i| level.code(i)));
-            codes.sort_unstable();
-            codes.dedup();
-            for code in &codes {
-                slot_of(counts, code, [0.0; FOLDS * 3])[slot] += 1.0;
+            for code in basket.items.iter().filter_map(|i| level.code(i)) {
+                let code_counts = slot_of(counts, code, CodeCounts::default());
+                // A basket counts once per code, however many lines hold it.
+                if code_counts.last_basket != self.baskets {
+                    code_counts.last_basket = self.baskets;
+                    code_counts.counts[slot] += 1.0;
+                }
             }
         }
         let fields = [
@@ -121,9 +133,9 @@ impl PriorStats {
         self.all_prices.0 += other.all_prices.0;
         self.all_prices.1 += other.all_prices.1;
         for (mine, theirs) in self.levels.iter_mut().zip(other.levels) {
-            for (code, counts) in theirs {
-                let slot = mine.entry(code).or_insert([0.0; FOLDS * 3]);
-                for (a, b) in slot.iter_mut().zip(counts) {
+            for (code, theirs) in theirs {
+                let slot = &mut mine.entry(code).or_default().counts;
+                for (a, b) in slot.iter_mut().zip(theirs.counts) {
                     *a += b;
                 }
             }
@@ -180,7 +192,7 @@ impl PriorStats {
             .map(|(l, ((counts, prices), level))| {
                 let mut rows: Vec<(&String, [f32; 3])> = counts
                     .iter()
-                    .map(|(code, c)| (code, sum(c)))
+                    .map(|(code, c)| (code, sum(&c.counts)))
                     .filter(|(_, c)| c.iter().sum::<f32>() > 0.0)
                     .collect();
                 rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
