@@ -268,3 +268,63 @@ impl PriorStats {
         FeatureSpec::for_baskets(&classes, vocabularies, priors)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use forest_core::Item;
+
+    fn basket(products: &[(&str, &str)]) -> Basket {
+        Basket {
+            items: products
+                .iter()
+                .map(|&(product, class)| Item {
+                    prod_code: product.into(),
+                    prod_code_10: class.into(),
+                    prod_code_20: "DEP1".into(),
+                    prod_code_30: "G1".into(),
+                    prod_code_40: None,
+                    quantity: 1.0,
+                    spend: 2.0,
+                })
+                .collect(),
+            ..Basket::default()
+        }
+    }
+
+    /// Level 4 is the product, 3 its class; a count's slot is
+    /// fold * 3 + class.
+    fn count(stats: &PriorStats, level: usize, code: &str, slot: usize) -> f32 {
+        stats.levels[level]
+            .get(code)
+            .map_or(0.0, |c| c.counts[slot])
+    }
+
+    #[test]
+    fn a_basket_counts_once_per_code_and_weeks_merge_by_adding() {
+        let mut week = PriorStats::default();
+        // PRD1 on two lines, and two products of one class.
+        week.add(
+            &basket(&[("PRD1", "CL1"), ("PRD1", "CL1"), ("PRD2", "CL1")]),
+            1,
+            0,
+        );
+        assert_eq!(count(&week, 4, "PRD1", 1), 1.0);
+        assert_eq!(count(&week, 4, "PRD2", 1), 1.0);
+        assert_eq!(count(&week, 3, "CL1", 1), 1.0);
+        // The next basket counts again, in its own fold and class.
+        week.add(&basket(&[("PRD1", "CL1")]), 2, 3);
+        assert_eq!(count(&week, 4, "PRD1", 3 * 3 + 2), 1.0);
+        assert_eq!(count(&week, 3, "CL1", 1), 1.0);
+
+        let mut other = PriorStats::default();
+        other.add(&basket(&[("PRD1", "CL2"), ("PRD1", "CL2")]), 1, 0);
+        week.merge(other);
+        assert_eq!(count(&week, 4, "PRD1", 1), 2.0);
+        assert_eq!(count(&week, 3, "CL2", 1), 1.0);
+        // Added after a merge, a basket still counts once per code.
+        week.add(&basket(&[("PRD1", "CL2"), ("PRD1", "CL2")]), 1, 0);
+        assert_eq!(count(&week, 4, "PRD1", 1), 3.0);
+        assert_eq!(count(&week, 3, "CL2", 1), 2.0);
+    }
+}
