@@ -52,8 +52,9 @@ pub struct ParsedFile {
 const CHUNK_BYTES: usize = 256 * 1024;
 
 /// The largest raw file parsed: a silver text column addresses at most
-/// 2 GiB (Arrow's 32-bit offsets), and no column holds more text than its
-/// file. Larger files are refused whole, with that reason.
+/// 2 GiB (Arrow's 32-bit offsets). Larger files are refused whole, with
+/// that reason (and so is a smaller one whose column of file names would
+/// pass the limit).
 pub const MAX_FILE_BYTES: usize = i32::MAX as usize;
 
 /// Parses the bytes of one raw weekly file named `file`.
@@ -72,17 +73,7 @@ pub fn parse_raw_in_chunks(file: &str, bytes: &[u8], chunk_bytes: usize) -> Pars
     use rayon::prelude::*;
     let mut out = ParsedFile::default();
     if bytes.len() > MAX_FILE_BYTES {
-        out.problems.push(Reject {
-            file: file.into(),
-            line: 0,
-            reason: format!(
-                "a file of {} bytes, more than the {MAX_FILE_BYTES} a silver part can hold: \
-                 split it (by week or by store)",
-                bytes.len()
-            ),
-            raw: String::new(),
-        });
-        return out;
+        return too_large(file, bytes.len(), "more than MAX_FILE_BYTES");
     }
     let mut reader = raw_reader(bytes);
     let mut record = ByteRecord::new();
@@ -108,9 +99,13 @@ pub fn parse_raw_in_chunks(file: &str, bytes: &[u8], chunk_bytes: usize) -> Pars
         .map(|piece| parse_piece(file, bytes, piece, header_problem.as_deref()))
         .collect();
     let tables: Vec<Lines> = parsed.iter().map(|p| p.lines.clone()).collect();
-    // No column holds more text than the file, which is under
-    // MAX_FILE_BYTES: the tables join.
-    out.lines = Lines::concat(&tables).expect("a file under MAX_FILE_BYTES");
+    out.lines = match Lines::concat(&tables) {
+        Ok(lines) => lines,
+        // Only a column past 2 GiB fails to join: the file's name written on
+        // each of tens of millions of lines. Refused whole, like a file too
+        // large.
+        Err(why) => return too_large(file, bytes.len(), &why),
+    };
     for piece in parsed {
         out.input_rows += piece.input_rows;
         out.rejects.extend(piece.rejects);
@@ -127,6 +122,22 @@ pub fn parse_raw_in_chunks(file: &str, bytes: &[u8], chunk_bytes: usize) -> Pars
         }
     }
     out
+}
+
+/// A file refused whole: more than a silver part can hold.
+fn too_large(file: &str, len: usize, why: &str) -> ParsedFile {
+    ParsedFile {
+        problems: vec![Reject {
+            file: file.into(),
+            line: 0,
+            reason: format!(
+                "a file of {len} bytes, more than a silver part can hold ({why}): split it \
+                 (by week or by store)"
+            ),
+            raw: String::new(),
+        }],
+        ..ParsedFile::default()
+    }
 }
 
 /// How raw files are read: no header handling (the first record is checked
