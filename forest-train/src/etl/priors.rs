@@ -36,68 +36,72 @@ fn slot_of<'m, V>(map: &'m mut HashMap<String, V>, code: &str, empty: V) -> &'m 
     map.entry_ref(code).or_insert(empty)
 }
 
-/// One code's basket counts by fold and class.
+/// What pass 1 learns of one code at one level.
 #[derive(Debug, Clone, Default)]
-struct CodeCounts {
+struct CodeStats {
+    /// Training baskets holding the code, by fold and class.
     counts: [f32; FOLDS * 3],
     /// The number of the last basket counted (see [`PriorStats::add`]):
     /// a basket counts once per code however many of its lines hold it,
     /// without sorting its codes to find the repeats.
     last_basket: u64,
+    /// Sum of the log unit prices of its priced lines, and how many there
+    /// are. Prices carry no label, so they are not kept per fold.
+    prices: (f64, u64),
+    /// A product's codes at the four levels above it, from its first line
+    /// (the product level only).
+    above: Option<Box<[Option<String>; 4]>>,
 }
 
 /// Basket counts by fold and class, per product code and level, plus the
 /// vocabularies of the categorical fields.
 #[derive(Debug, Clone, Default)]
 pub struct PriorStats {
-    levels: [HashMap<String, CodeCounts>; 5],
-    /// Baskets added so far: the number [`CodeCounts::last_basket`] holds.
+    /// Per level ([`ProductLevel::CHAIN`] order) and code: one lookup a
+    /// line and level counts the basket, the price and the product's
+    /// ancestors.
+    levels: [HashMap<String, CodeStats>; 5],
+    /// Baskets added so far: the number [`CodeStats::last_basket`] holds.
     baskets: u64,
-    /// Per level and code: sum of log unit prices and number of priced
-    /// lines. Prices carry no label, so they are not kept per fold.
-    prices: [HashMap<String, (f64, u64)>; 5],
     all_prices: (f64, u64),
     global: [f32; FOLDS * 3],
     vocab: [BTreeSet<String>; 6],
-    /// Per product, its codes at the four levels above on its first line.
-    chains: HashMap<String, [Option<String>; 4]>,
 }
+
+/// Where the product itself is in [`ProductLevel::CHAIN`].
+const PRODUCT: usize = 4;
 
 impl PriorStats {
     /// Counts one training basket of class `class` in fold `fold`.
     pub fn add(&mut self, basket: &Basket, class: usize, fold: usize) {
         let slot = fold * CLASSES.len() + class;
         self.global[slot] += 1.0;
-        for item in &basket.items {
-            if !(item.spend > 0.0 && item.quantity > 0.0) {
-                continue;
-            }
-            let log_price = (item.spend / item.quantity).ln();
-            self.all_prices.0 += log_price;
-            self.all_prices.1 += 1;
-            for (prices, level) in self.prices.iter_mut().zip(ProductLevel::CHAIN) {
-                if let Some(code) = level.code(item) {
-                    let slot = slot_of(prices, code, (0.0, 0));
-                    slot.0 += log_price;
-                    slot.1 += 1;
-                }
-            }
-        }
-        for item in &basket.items {
-            if let Some(code) = ProductLevel::ProdCode.code(item) {
-                self.chains.entry_ref(code).or_insert_with(|| {
-                    std::array::from_fn(|l| ProductLevel::CHAIN[l].code(item).map(str::to_string))
-                });
-            }
-        }
         self.baskets += 1;
-        for (counts, level) in self.levels.iter_mut().zip(ProductLevel::CHAIN) {
-            for code in basket.items.iter().filter_map(|i| level.code(i)) {
-                let code_counts = slot_of(counts, code, CodeCounts::default());
+        for item in &basket.items {
+            let log_price = (item.spend > 0.0 && item.quantity > 0.0)
+                .then(|| (item.spend / item.quantity).ln());
+            if let Some(log_price) = log_price {
+                self.all_prices.0 += log_price;
+                self.all_prices.1 += 1;
+            }
+            for (l, (codes, level)) in self.levels.iter_mut().zip(ProductLevel::CHAIN).enumerate() {
+                let Some(code) = level.code(item) else {
+                    continue;
+                };
+                let stats = slot_of(codes, code, CodeStats::default());
+                if let Some(log_price) = log_price {
+                    stats.prices.0 += log_price;
+                    stats.prices.1 += 1;
+                }
                 // A basket counts once per code, however many lines hold it.
-                if code_counts.last_basket != self.baskets {
-                    code_counts.last_basket = self.baskets;
-                    code_counts.counts[slot] += 1.0;
+                if stats.last_basket != self.baskets {
+                    stats.last_basket = self.baskets;
+                    stats.counts[slot] += 1.0;
+                }
+                if l == PRODUCT && stats.above.is_none() {
+                    stats.above = Some(Box::new(std::array::from_fn(|l| {
+                        ProductLevel::CHAIN[l].code(item).map(str::to_string)
+                    })));
                 }
             }
         }
@@ -123,20 +127,19 @@ impl PriorStats {
     /// price sums are merged in week order by the caller, which fixes their
     /// rounding.
     pub fn merge(&mut self, other: PriorStats) {
-        for (mine, theirs) in self.prices.iter_mut().zip(other.prices) {
-            for (code, (sum, n)) in theirs {
-                let slot = mine.entry(code).or_insert((0.0, 0));
-                slot.0 += sum;
-                slot.1 += n;
-            }
-        }
         self.all_prices.0 += other.all_prices.0;
         self.all_prices.1 += other.all_prices.1;
         for (mine, theirs) in self.levels.iter_mut().zip(other.levels) {
             for (code, theirs) in theirs {
-                let slot = &mut mine.entry(code).or_default().counts;
-                for (a, b) in slot.iter_mut().zip(theirs.counts) {
+                let stats = mine.entry(code).or_default();
+                for (a, b) in stats.counts.iter_mut().zip(theirs.counts) {
                     *a += b;
+                }
+                stats.prices.0 += theirs.prices.0;
+                stats.prices.1 += theirs.prices.1;
+                // The week merged first saw the product first.
+                if stats.above.is_none() {
+                    stats.above = theirs.above;
                 }
             }
         }
@@ -145,10 +148,6 @@ impl PriorStats {
         }
         for (mine, theirs) in self.vocab.iter_mut().zip(other.vocab) {
             mine.extend(theirs);
-        }
-        // First seen wins: the caller merges weeks in order.
-        for (code, chain) in other.chains {
-            self.chains.entry(code).or_insert(chain);
         }
     }
 
@@ -186,20 +185,19 @@ impl PriorStats {
         let levels = self
             .levels
             .iter()
-            .zip(&self.prices)
             .zip(ProductLevel::CHAIN)
             .enumerate()
-            .map(|(l, ((counts, prices), level))| {
-                let mut rows: Vec<(&String, [f32; 3])> = counts
+            .map(|(l, (codes, level))| {
+                let mut rows: Vec<(&String, [f32; 3], &CodeStats)> = codes
                     .iter()
-                    .map(|(code, c)| (code, sum(&c.counts)))
-                    .filter(|(_, c)| c.iter().sum::<f32>() > 0.0)
+                    .map(|(code, c)| (code, sum(&c.counts), c))
+                    .filter(|(_, c, _)| c.iter().sum::<f32>() > 0.0)
                     .collect();
                 rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
                 let log_price = rows
                     .iter()
-                    .map(|r| match prices.get(r.0) {
-                        Some(&(sum, n)) if n > 0 => Some((sum / n as f64) as f32),
+                    .map(|r| match r.2.prices {
+                        (sum, n) if n > 0 => Some((sum / n as f64) as f32),
                         _ => None,
                     })
                     .collect();
@@ -231,7 +229,9 @@ impl PriorStats {
                 .codes
                 .iter()
                 .flat_map(|code| {
-                    let chain = self.chains.get(code);
+                    let chain = self.levels[PRODUCT]
+                        .get(code)
+                        .and_then(|p| p.above.as_deref());
                     (0..4).map(move |l| chain.map_or(u32::MAX, |c| index(l, &c[l])))
                 })
                 .collect();
