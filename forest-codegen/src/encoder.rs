@@ -10,9 +10,9 @@
 //!
 //! Code lookups are where the encoder spends its time: a basket of 20 lines
 //! looks up 100 codes. Every product-code table of [`PERFECT_HASH_MIN`]
-//! codes or more gets a perfect hash ([`forest_core::compiled::phf`]): one hash and one
-//! comparison, where even a binary search over a dozen codes makes four
-//! string comparisons (measured on a basket of 8 lines: 2.24 us with
+//! codes or more gets a perfect hash ([`forest_core::compiled::phf`]): one
+//! hash and one comparison, where even a binary search over a dozen codes
+//! makes four string comparisons (measured on a basket of 8 lines: 2.24 us with
 //! hashes everywhere, 2.59 us with binary search below 32 codes). The
 //! vocabularies, a handful of values each, are scanned with inline
 //! compares (forest-core's `StaticBasket::category`).

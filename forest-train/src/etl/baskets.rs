@@ -33,9 +33,13 @@ pub enum KeyKind {
 
 /// Decides the key for one shop week's lines.
 pub fn key_kind(lines: &Lines) -> KeyKind {
+    if lines.is_empty() {
+        return KeyKind::BasketId;
+    }
     let ids = (0..lines.len()).map(|i| lines.basket_id(i));
+    let first = lines.basket_id(0);
     let float_notation = |id: &str| id.contains(['E', 'e', '.']);
-    let one_id = ids.clone().all(|id| id == lines.basket_id(0));
+    let one_id = ids.clone().all(|id| id == first);
     if (one_id && lines.len() > 1) || ids.clone().any(float_notation) {
         KeyKind::Composite
     } else {

@@ -52,7 +52,7 @@ use arrow_array::builder::{Float64Builder, Int32Builder, Int64Builder, StringBui
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type};
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    Array, ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray, UInt32Array,
 };
 use arrow_schema::{DataType, Field, Schema};
 
@@ -359,11 +359,15 @@ impl Lines {
             by_week.insert(first, self);
             return by_week;
         }
-        let distinct: std::collections::BTreeSet<i32> = weeks.values().iter().copied().collect();
-        for week in distinct {
-            let mask: BooleanArray = weeks.values().iter().map(|&w| Some(w == week)).collect();
-            let batch = arrow_select::filter::filter_record_batch(&self.batch, &mask)
-                .expect("a mask as long as the table");
+        // Each week's rows, in table order, gathered in one pass.
+        let mut rows: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+        for (row, &week) in weeks.values().iter().enumerate() {
+            rows.entry(week).or_default().push(row as u32);
+        }
+        for (week, rows) in rows {
+            let batch =
+                arrow_select::take::take_record_batch(&self.batch, &UInt32Array::from(rows))
+                    .expect("rows of the table");
             by_week.insert(week, Lines::from_batch(batch).expect("the silver schema"));
         }
         by_week

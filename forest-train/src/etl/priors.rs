@@ -29,13 +29,6 @@ pub fn class_index(label: &str) -> Option<usize> {
     CLASSES.iter().position(|c| *c == label)
 }
 
-/// The entry of `code` in `map`, inserted as `empty` the first time: a
-/// code is looked up by `&str`, hashed once, and copied into the map only
-/// once (counting runs once per line and level).
-fn slot_of<'m, V>(map: &'m mut HashMap<String, V>, code: &str, empty: V) -> &'m mut V {
-    map.entry_ref(code).or_insert(empty)
-}
-
 /// What pass 1 learns of one code at one level.
 #[derive(Debug, Clone, Default)]
 struct CodeStats {
@@ -88,7 +81,9 @@ impl PriorStats {
                 let Some(code) = level.code(item) else {
                     continue;
                 };
-                let stats = slot_of(codes, code, CodeStats::default());
+                // Looked up by `&str`, hashed once; the code is copied into
+                // the map only the first time.
+                let stats = codes.entry_ref(code).or_default();
                 if let Some(log_price) = log_price {
                     stats.prices.0 += log_price;
                     stats.prices.1 += 1;

@@ -98,7 +98,13 @@ pub fn parse_raw_in_chunks(file: &str, bytes: &[u8], chunk_bytes: usize) -> Pars
         .into_par_iter()
         .map(|piece| parse_piece(file, bytes, piece, header_problem.as_deref()))
         .collect();
-    let tables: Vec<Lines> = parsed.iter().map(|p| p.lines.clone()).collect();
+    let mut tables = Vec::with_capacity(parsed.len());
+    for piece in parsed {
+        out.input_rows += piece.input_rows;
+        tables.push(piece.lines);
+        out.rejects.extend(piece.rejects);
+        out.problems.extend(piece.problems);
+    }
     out.lines = match Lines::concat(&tables) {
         Ok(lines) => lines,
         // Only a column past 2 GiB fails to join: the file's name written on
@@ -106,11 +112,6 @@ pub fn parse_raw_in_chunks(file: &str, bytes: &[u8], chunk_bytes: usize) -> Pars
         // large.
         Err(why) => return too_large(file, bytes.len(), &why),
     };
-    for piece in parsed {
-        out.input_rows += piece.input_rows;
-        out.rejects.extend(piece.rejects);
-        out.problems.extend(piece.problems);
-    }
     if let Some(problem) = &header_problem {
         if out.input_rows == 0 {
             out.problems.push(Reject {
