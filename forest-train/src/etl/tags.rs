@@ -345,8 +345,10 @@ impl TagData {
                     products,
                 }
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let occurrences = Occurrences::of(&baskets, self.codes.len());
         TagIndex {
+            occurrences,
             codes: by_code
                 .iter()
                 .map(|&n| self.codes[n as usize].clone())
@@ -379,6 +381,91 @@ pub struct TagIndex {
     class_of: Vec<u32>,
     n_classes: usize,
     baskets: Vec<IndexedBasket>,
+    /// Where each product occurs among all the baskets: built once, read
+    /// by every bracket's run and the fit on all baskets, filtered for
+    /// each fold's.
+    occurrences: Occurrences,
+}
+
+/// Per product, the baskets of one fit that hold it and its lines in
+/// each, `list[start[p]..start[p + 1]]` as (basket, lines), baskets in
+/// their order. Built by one scatter over all baskets' products; a fit
+/// that leaves a fold out filters that list in one sequential pass
+/// instead of scattering again (the scatter's random writes cost the
+/// ETL more than the filtering: see `Occurrences::without_fold`).
+#[derive(Debug, Clone, PartialEq)]
+struct Occurrences {
+    start: Vec<usize>,
+    list: Vec<(u32, u32)>,
+}
+
+impl Occurrences {
+    /// The occurrences of `n_products` products in `baskets`.
+    fn of(baskets: &[IndexedBasket], n_products: usize) -> Occurrences {
+        let mut start = vec![0usize; n_products + 1];
+        for b in baskets {
+            for &(p, _) in &b.products {
+                start[p as usize + 1] += 1;
+            }
+        }
+        for p in 0..n_products {
+            start[p + 1] += start[p];
+        }
+        let mut fill = start.clone();
+        let mut list = vec![(0u32, 0u32); start[n_products]];
+        for (bi, b) in baskets.iter().enumerate() {
+            for &(p, c) in &b.products {
+                list[fill[p as usize]] = (bi as u32, c);
+                fill[p as usize] += 1;
+            }
+        }
+        Occurrences { start, list }
+    }
+
+    /// Product `p`'s (basket, lines) pairs.
+    fn of_product(&self, p: usize) -> &[(u32, u32)] {
+        &self.list[self.start[p]..self.start[p + 1]]
+    }
+
+    /// The products that occur at all, in id order.
+    fn products(&self) -> Vec<u32> {
+        (0..self.start.len().saturating_sub(1) as u32)
+            .filter(|&p| self.start[p as usize] < self.start[p as usize + 1])
+            .collect()
+    }
+
+    /// The occurrences among the baskets `keep` selects, each basket
+    /// renumbered to its place among the kept ones; the same as building
+    /// them from the kept baskets.
+    fn keeping(
+        &self,
+        baskets: &[IndexedBasket],
+        keep: impl Fn(&IndexedBasket) -> bool,
+    ) -> Occurrences {
+        let mut place = Vec::with_capacity(baskets.len());
+        let mut kept = 0u32;
+        for b in baskets {
+            if keep(b) {
+                place.push(kept);
+                kept += 1;
+            } else {
+                place.push(u32::MAX);
+            }
+        }
+        let mut start = Vec::with_capacity(self.start.len());
+        let mut list = Vec::with_capacity(self.list.len());
+        start.push(0);
+        for p in 0..self.start.len().saturating_sub(1) {
+            list.extend(
+                self.of_product(p)
+                    .iter()
+                    .filter(|&&(b, _)| place[b as usize] != u32::MAX)
+                    .map(|&(b, c)| (place[b as usize], c)),
+            );
+            start.push(list.len());
+        }
+        Occurrences { start, list }
+    }
 }
 
 /// A fitted tag model, as the spec builder needs it.
@@ -409,25 +496,55 @@ pub struct TagTables {
 /// its products, their count, and its parent (level, code).
 type CategorySum<'a> = ([f64; N_TAGS], f64, Option<(usize, &'a str)>);
 
-/// A basket's tag sum under the current tags, the rule's bound under the
-/// current θ, and its label. Twelve bytes, not 24: a resample reads one at
-/// random per occurrence of the product, and 72,000 baskets of 52 weeks
-/// then fit in a core's L2 (the sampler is most of the ETL's time). A sum
-/// and a bound are at most the basket's line count, which an `i32` holds
-/// for any basket that fits in memory.
+/// A basket's tag sum under the current tags, as where it stands in the
+/// range of sums whose rule class is the basket's label: the rule agrees
+/// with the label when `0 <= offset <= width`. Eight bytes, one unsigned
+/// comparison per tag tried: a resample reads one at random per occurrence
+/// of the product and tries three tags there, and the sampler is the
+/// largest part of the ETL's time (this form against the sum, θ's bound
+/// and the label with [`rule_class`]: 12 bytes and two comparisons and a
+/// select per tag).
+///
+/// A basket's sum stays within ± its line count, so the range's open ends
+/// are cut there; offsets and widths are at most twice the line count,
+/// which an `i32` holds for any basket that fits in memory.
 #[derive(Debug, Clone, Copy)]
 struct BasketState {
-    sum: i32,
-    bound: i32,
-    label: u8,
+    offset: i32,
+    width: u32,
+}
+
+impl BasketState {
+    /// The state of a basket of `lines` lines, label `label` and tag sum
+    /// `sum`, with the rule's bound `bound` (θ >= 0, so `bound >= 0`).
+    fn new(sum: i64, lines: i64, bound: i64, label: u8) -> BasketState {
+        debug_assert!(bound >= 0 && sum.abs() <= lines);
+        // The sums whose rule class is the label: above `bound` (UM),
+        // below `-bound` (LA), or between them.
+        let (lo, hi) = match label {
+            2 => (bound + 1, lines.max(bound + 1)),
+            0 => ((-lines).min(-bound - 1), -bound - 1),
+            _ => (-bound, bound),
+        };
+        let narrow = |x: i64| i32::try_from(x).unwrap_or(if x < 0 { i32::MIN } else { i32::MAX });
+        BasketState {
+            offset: narrow(sum - lo),
+            width: u32::try_from(hi - lo).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Whether the rule gives the label with the sum shifted by `shift`.
+    #[inline(always)]
+    fn agrees(self, shift: i64) -> bool {
+        (i64::from(self.offset) + shift) as u64 <= u64::from(self.width)
+    }
 }
 
 /// The sampler's state over the baskets and products of one fit.
 struct Sampler<'a> {
     baskets: Vec<&'a IndexedBasket>,
-    /// Per product, the (basket, lines) it appears in: `occurrences[start[p]..start[p + 1]]`.
-    start: Vec<usize>,
-    occurrences: Vec<(u32, u32)>,
+    /// Per product, the (basket, lines) it appears in among `baskets`.
+    occurrences: &'a Occurrences,
     tag: Vec<u8>,
     /// Per basket, what a resample reads, side by side.
     state: Vec<BasketState>,
@@ -466,11 +583,13 @@ impl TagIndex {
                 let mut rng = ChaCha8Rng::seed_from_u64(forest_core::splitmix::mix(
                     seed ^ (0xB4AC << 32) ^ i as u64,
                 ));
-                let mut sampler =
-                    Sampler::new(self, self.baskets.iter().collect(), bracket.threshold());
-                let mut order: Vec<u32> = (0..self.codes.len() as u32)
-                    .filter(|&p| sampler.start[p as usize] < sampler.start[p as usize + 1])
-                    .collect();
+                let mut sampler = Sampler::new(
+                    self,
+                    self.baskets.iter().collect(),
+                    &self.occurrences,
+                    bracket.threshold(),
+                );
+                let mut order = self.occurrences.products();
                 let mut score = 0u64;
                 for sweep in 0..config.bracket_sweeps {
                     shuffle(&mut order, &mut rng);
@@ -501,14 +620,13 @@ impl TagIndex {
         config: &TagConfig,
         seed: u64,
     ) -> TagTables {
-        let baskets: Vec<&IndexedBasket> = self
-            .baskets
-            .iter()
-            .filter(|b| Some(b.fold as usize) != exclude)
-            .collect();
+        let kept = |b: &IndexedBasket| Some(b.fold as usize) != exclude;
+        let baskets: Vec<&IndexedBasket> = self.baskets.iter().filter(|b| kept(b)).collect();
+        let filtered = exclude.map(|_| self.occurrences.keeping(&self.baskets, kept));
+        let occurrences = filtered.as_ref().unwrap_or(&self.occurrences);
+        let products = occurrences.products();
         let mut posterior = vec![[0.0f64; N_TAGS]; self.codes.len()];
         let mut emission = [[0.0f64; N_TAGS]; N_TAGS];
-        let mut products = Vec::new();
         let mut last = None;
         // Chains start alike and differ by their streams; their averages
         // are pooled, which smooths the Monte Carlo noise of any one chain
@@ -517,10 +635,7 @@ impl TagIndex {
             let mut rng = ChaCha8Rng::seed_from_u64(forest_core::splitmix::mix(
                 seed ^ (exclude.map_or(0, |f| f as u64 + 1) << 32) ^ ((chain as u64) << 48),
             ));
-            let mut sampler = Sampler::new(self, baskets.clone(), bracket.threshold());
-            products = (0..self.codes.len() as u32)
-                .filter(|&p| sampler.start[p as usize] < sampler.start[p as usize + 1])
-                .collect();
+            let mut sampler = Sampler::new(self, baskets.clone(), occurrences, bracket.threshold());
             let mut order = products.clone();
             for sweep in 0..config.burn_in + config.samples {
                 shuffle(&mut order, &mut rng);
@@ -649,31 +764,21 @@ impl TagIndex {
 }
 
 impl<'a> Sampler<'a> {
-    fn new(index: &TagIndex, baskets: Vec<&'a IndexedBasket>, threshold: f32) -> Self {
+    /// A sampler over `baskets`, whose products occur as `occurrences`
+    /// says, with θ at `threshold`.
+    fn new(
+        index: &TagIndex,
+        baskets: Vec<&'a IndexedBasket>,
+        occurrences: &'a Occurrences,
+        threshold: f32,
+    ) -> Self {
         let n_products = index.codes.len();
-        let mut start = vec![0usize; n_products + 1];
-        for b in &baskets {
-            for &(p, _) in &b.products {
-                start[p as usize + 1] += 1;
-            }
-        }
-        for p in 0..n_products {
-            start[p + 1] += start[p];
-        }
-        let mut fill = start.clone();
-        let mut occurrences = vec![(0u32, 0u32); start[n_products]];
-        for (bi, b) in baskets.iter().enumerate() {
-            for &(p, c) in &b.products {
-                occurrences[fill[p as usize]] = (bi as u32, c);
-                fill[p as usize] += 1;
-            }
-        }
         // Start from each product's majority label among its baskets (ties
         // go to MM, the middle tag).
         let mut tag = vec![1u8; n_products];
         for p in 0..n_products {
             let mut votes = [0u32; N_TAGS];
-            for &(b, _) in &occurrences[start[p]..start[p + 1]] {
+            for &(b, _) in occurrences.of_product(p) {
                 votes[baskets[b as usize].class as usize] += 1;
             }
             let best = *votes.iter().max().unwrap_or(&0);
@@ -684,23 +789,21 @@ impl<'a> Sampler<'a> {
         let mut class_counts = vec![[0u32; N_TAGS]; index.n_classes];
         let mut global_counts = [0u32; N_TAGS];
         for p in 0..n_products {
-            if start[p] < start[p + 1] {
+            if !occurrences.of_product(p).is_empty() {
                 class_counts[index.class_of[p] as usize][tag[p] as usize] += 1;
                 global_counts[tag[p] as usize] += 1;
             }
         }
-        let narrow = |x: i64| i32::try_from(x).unwrap_or(if x < 0 { i32::MIN } else { i32::MAX });
         let state = baskets
             .iter()
-            .map(|b| BasketState {
-                sum: narrow(
-                    b.products
-                        .iter()
-                        .map(|&(p, c)| i64::from(c) * (i64::from(tag[p as usize]) - 1))
-                        .sum(),
-                ),
-                bound: narrow(rule_bound(threshold, b.lines as usize)),
-                label: b.class,
+            .map(|b| {
+                let sum = b
+                    .products
+                    .iter()
+                    .map(|&(p, c)| i64::from(c) * (i64::from(tag[p as usize]) - 1))
+                    .sum();
+                let bound = rule_bound(threshold, b.lines as usize);
+                BasketState::new(sum, i64::from(b.lines), bound, b.class)
             })
             .collect();
         let mut segments = vec![[0u32; N_TAGS]; n_products];
@@ -717,7 +820,6 @@ impl<'a> Sampler<'a> {
             segments,
             log_emission: [[0.0; N_TAGS]; N_TAGS],
             baskets,
-            start,
             occurrences,
             tag,
             class_counts,
@@ -776,7 +878,7 @@ impl<'a> Sampler<'a> {
         self.class_counts[class][old] -= 1;
         self.global_counts[old] -= 1;
         let total: u32 = self.global_counts.iter().sum();
-        let occurrences = &self.occurrences[self.start[p]..self.start[p + 1]];
+        let occurrences = self.occurrences.of_product(p);
         // Every tag is judged on the same baskets, so the rule's likelihood
         // is (1 - ε)^hits (ε/2)^misses = const · r^misses.
         let mut misses = [0i32; N_TAGS];
@@ -786,8 +888,7 @@ impl<'a> Sampler<'a> {
             }
             let s = self.state[b as usize];
             for (t, m) in misses.iter_mut().enumerate() {
-                let shifted = i64::from(s.sum) + i64::from(c) * (t as i64 - old as i64);
-                *m += i32::from(rule_class(shifted, i64::from(s.bound)) != s.label as usize);
+                *m += i32::from(!s.agrees(i64::from(c) * (t as i64 - old as i64)));
             }
         }
         let fewest = *misses.iter().min().unwrap_or(&0);
@@ -815,7 +916,7 @@ impl<'a> Sampler<'a> {
             let shift = new as i64 - old as i64;
             for &(b, c) in occurrences {
                 // A basket's lines bound its sum: no overflow.
-                self.state[b as usize].sum += c as i32 * shift as i32;
+                self.state[b as usize].offset += c as i32 * shift as i32;
             }
             self.tag[p] = new as u8;
         }
@@ -833,10 +934,7 @@ impl<'a> Sampler<'a> {
 
     /// Baskets whose label the rule gives under the current tags and θ.
     fn agreeing(&self) -> usize {
-        self.state
-            .iter()
-            .filter(|s| rule_class(i64::from(s.sum), i64::from(s.bound)) == s.label as usize)
-            .count()
+        self.state.iter().filter(|s| s.agrees(0)).count()
     }
 
     /// The share of baskets whose label the rule gives with every product
@@ -1012,6 +1110,45 @@ mod tests {
         assert_eq!(class_of(&later.index()).as_deref(), Some("CL_ELSEWHERE"));
         merged.merge(later);
         assert_eq!(class_of(&merged.index()), Some(first_class));
+    }
+
+    /// A basket's state agrees with its label exactly where the rule
+    /// gives the label, for every sum a basket can reach and every shift
+    /// a resample tries, at every bound θ can give.
+    #[test]
+    fn basket_state_agrees_where_the_rule_gives_the_label() {
+        for lines in 0..=12i64 {
+            for bound in 0..=lines {
+                for label in 0..3u8 {
+                    for sum in -lines..=lines {
+                        let state = BasketState::new(sum, lines, bound, label);
+                        for shifted in -lines..=lines {
+                            assert_eq!(
+                                state.agrees(shifted - sum),
+                                rule_class(shifted, bound) == label as usize,
+                                "lines {lines}, bound {bound}, label {label}, sum {sum} -> {shifted}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Occurrences filtered for a fold are the ones built from the kept
+    /// baskets alone.
+    #[test]
+    fn filtered_occurrences_equal_rebuilt_ones() {
+        let index = planted(300, 5).index();
+        for fold in 0..5 {
+            let keep = |b: &IndexedBasket| b.fold as usize != fold;
+            let kept: Vec<IndexedBasket> =
+                index.baskets.iter().filter(|b| keep(b)).cloned().collect();
+            assert_eq!(
+                index.occurrences.keeping(&index.baskets, keep),
+                Occurrences::of(&kept, index.codes.len())
+            );
+        }
     }
 
     #[test]
