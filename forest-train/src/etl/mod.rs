@@ -222,12 +222,14 @@ pub fn run(
     // Raw to silver, one file per task; each file's weeks counted on the
     // way (pass 1 below), which stands for a week held by that file alone.
     // The files' writes go to a writer thread (see `writes`); they are all
-    // in the lake before pass 1 may read silver back.
+    // in the lake before pass 1 may read silver back. Fewer files than
+    // threads: each file is parsed in pieces, so one week uses every core.
+    let pieces = files.len() < rayon::current_num_threads();
     let parsed: Vec<(FileOutcome, BTreeMap<i32, WeekCounts>)> =
         with_background_writes(lake, |writes| {
             files
                 .par_iter()
-                .map(|file| raw_to_silver(raw, lake, writes, file, config, progress))
+                .map(|file| raw_to_silver(raw, lake, writes, file, pieces, config, progress))
                 .collect::<Result<_, _>>()
         })?;
     let mut report = EtlReport {
@@ -454,12 +456,14 @@ struct FileOutcome {
 
 /// Parses one raw file, lands a copy in the lake's `raw/` (when it came from
 /// elsewhere), writes its silver parts and rejects, and counts each of its
-/// weeks as if the file held all of that week's lines.
+/// weeks as if the file held all of that week's lines. With `pieces`, the
+/// file is parsed in pieces on every thread ([`raw::parse_raw`]).
 fn raw_to_silver(
     raw: &Lake,
     lake: &Lake,
     writes: &Writes,
     file: &str,
+    pieces: bool,
     config: &EtlConfig,
     progress: Progress<'_>,
 ) -> Result<(FileOutcome, BTreeMap<i32, WeekCounts>), EtlError> {
@@ -468,7 +472,11 @@ fn raw_to_silver(
     if raw.url(file) != lake.url(&landed) {
         writes.put(landed, bytes.clone())?;
     }
-    let parsed = raw::parse_raw(file, &bytes);
+    let parsed = if pieces {
+        raw::parse_raw(file, &bytes)
+    } else {
+        raw::parse_raw_whole(file, &bytes)
+    };
     let by_week = parsed.lines.by_week();
     let silver_rows = by_week.values().map(|v| v.len() as u64).sum();
     for (week, lines) in &by_week {

@@ -67,6 +67,14 @@ pub fn parse_raw(file: &str, bytes: &[u8]) -> ParsedFile {
     parse_raw_in_chunks(file, bytes, CHUNK_BYTES)
 }
 
+/// [`parse_raw`] in one piece: for a caller that already parses as many
+/// files at once as it has threads, where pieces would only add the cost
+/// of joining their columns (a copy of every line: on 52 synthetic weeks,
+/// 2 threads, the ETL took 1.66-1.76 s against 1.79-2.11 s with pieces).
+pub fn parse_raw_whole(file: &str, bytes: &[u8]) -> ParsedFile {
+    parse_raw_in_chunks(file, bytes, usize::MAX)
+}
+
 /// [`parse_raw`] with pieces of about `chunk_bytes` (at least one record
 /// each), for the tests that hold chunked parsing to one pass.
 pub fn parse_raw_in_chunks(file: &str, bytes: &[u8], chunk_bytes: usize) -> ParsedFile {
