@@ -776,14 +776,14 @@ impl<'a> Sampler<'a> {
         // Start from each product's majority label among its baskets (ties
         // go to MM, the middle tag).
         let mut tag = vec![1u8; n_products];
-        for p in 0..n_products {
+        for (p, tag) in tag.iter_mut().enumerate() {
             let mut votes = [0u32; N_TAGS];
             for &(b, _) in occurrences.of_product(p) {
                 votes[baskets[b as usize].class as usize] += 1;
             }
             let best = *votes.iter().max().unwrap_or(&0);
             if best > 0 && votes[1] != best {
-                tag[p] = if votes[0] == best { 0 } else { 2 };
+                *tag = if votes[0] == best { 0 } else { 2 };
             }
         }
         let mut class_counts = vec![[0u32; N_TAGS]; index.n_classes];
