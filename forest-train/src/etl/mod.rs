@@ -273,11 +273,11 @@ pub fn run(
             },
         )
         .collect::<Result<_, EtlError>>()?;
-    let mut stats = PriorStats::default();
-    let mut tag_data = TagData::default();
+    let mut week_stats = Vec::with_capacity(counted.len());
+    let mut week_tag_data = Vec::with_capacity(counted.len());
     for week in counted {
-        stats.merge(week.stats);
-        tag_data.merge(week.tag_data);
+        week_stats.push(week.stats);
+        week_tag_data.push(week.tag_data);
         report.weeks.push(week.report);
         for (k, v) in week.by_split {
             *report.baskets.entry(k).or_insert(0) += v;
@@ -285,6 +285,25 @@ pub fn run(
         report.unlabelled_baskets += week.unlabelled;
         report.label_conflicts += week.conflicts;
     }
+    // Both merged in week order (which fixes the price sums' rounding and
+    // the products' numbering), the two side by side: until the tag model's
+    // brackets start, nothing else keeps the second core busy.
+    let (stats, tag_index) = rayon::join(
+        || {
+            let mut stats = PriorStats::default();
+            week_stats.into_iter().for_each(|week| stats.merge(week));
+            stats
+        },
+        || {
+            config.tags.as_ref().map(|_| {
+                let mut tag_data = TagData::default();
+                week_tag_data
+                    .into_iter()
+                    .for_each(|week| tag_data.merge(week));
+                tag_data.index()
+            })
+        },
+    );
     let present = stats.class_counts().iter().filter(|&&c| c > 0.0).count();
     if present < 2 {
         return Err(EtlError::Invalid(format!(
@@ -294,10 +313,11 @@ pub fn run(
 
     // The tag model on all training baskets, and one per fold left out
     // for the training baskets' own features; each fit is one task.
-    let tag_fits: Vec<Option<TagTables>> = match &config.tags {
-        Some(tag_config) => {
+    // `excluded` lists the folds left out, in the order of `tag_fits`.
+    let excluded: Vec<Option<usize>> = std::iter::once(None).chain((0..FOLDS).map(Some)).collect();
+    let tag_fits: Vec<Option<TagTables>> = match (&config.tags, &tag_index) {
+        (Some(tag_config), Some(index)) => {
             progress("tag model: fitting on the training baskets (all, and each fold left out)");
-            let index = tag_data.index();
             let tag_config = &tag_config.for_lines(index.lines());
             progress(&format!(
                 "tag model: {} chain(s) of {} + {} sweeps, {} a bracket, over {} basket lines",
@@ -312,14 +332,12 @@ pub fn run(
                 "tag model: threshold between {:.4} and {:.4}",
                 bracket.lo, bracket.hi
             ));
-            let excluded: Vec<Option<usize>> =
-                std::iter::once(None).chain((0..FOLDS).map(Some)).collect();
             excluded
                 .par_iter()
                 .map(|&fold| Some(index.fit(fold, bracket, tag_config, config.seed)))
                 .collect()
         }
-        None => vec![None; FOLDS + 1],
+        _ => vec![None; FOLDS + 1],
     };
     if let Some(t) = &tag_fits[0] {
         progress(&format!(
@@ -332,30 +350,31 @@ pub fn run(
     }
     report.tag_model = tag_fits[0].clone();
 
-    // The spec that travels with the model, and one per fold for the
-    // training baskets' own features.
-    let spec = stats.spec(None, config.smoothing, tag_fits[0].as_ref());
-    let fold_specs: Vec<_> = (0..FOLDS)
-        .map(|f| stats.spec(Some(f), config.smoothing, tag_fits[f + 1].as_ref()))
+    // The spec that travels with the model (first), and one per fold for
+    // the training baskets' own features; then the encoders of pass 2: the
+    // specs' tables with perfect hashes and the product cache
+    // (forest-core's compiled form; the same features as the spec's own
+    // encoder, several times faster over a week of baskets). One task per
+    // spec.
+    let specs: Vec<FeatureSpec> = excluded
+        .par_iter()
+        .zip(&tag_fits)
+        .map(|(&exclude, tags)| stats.spec(exclude, config.smoothing, tags.as_ref()))
         .collect();
-
-    // The encoders of pass 2: the specs' tables with perfect hashes and the
-    // product cache (forest-core's compiled form; the same features as the
-    // spec's own encoder, several times faster over a week of baskets).
-    let all_specs: Vec<&FeatureSpec> = std::iter::once(&spec).chain(&fold_specs).collect();
-    let indexes: Vec<BasketIndex> = all_specs
-        .iter()
+    let indexes: Vec<BasketIndex> = specs
+        .par_iter()
         .map(|s| {
             BasketIndex::new(s)
                 .ok_or_else(|| EtlError::Invalid("the ETL's spec is not a basket spec".into()))
         })
         .collect::<Result<_, _>>()?;
-    let levels: Vec<Vec<StaticLevel>> = indexes.iter().map(BasketIndex::levels).collect();
+    let levels: Vec<Vec<StaticLevel>> = indexes.par_iter().map(BasketIndex::levels).collect();
     let encoders: Vec<StaticBasket> = indexes
         .iter()
         .zip(&levels)
         .map(|(index, levels)| index.tables(levels))
         .collect();
+    let spec = &specs[0];
     let width = spec.len();
 
     // Pass 2 over silver: encode and write gold (the parts all in the lake
@@ -398,7 +417,7 @@ pub fn run(
                     });
                 }
                 let key = gold::part_key(week);
-                let bytes = gold::write_rows(&spec, &rows).map_err(|message| EtlError::Table {
+                let bytes = gold::write_rows(spec, &rows).map_err(|message| EtlError::Table {
                     url: lake.url(&key),
                     message,
                 })?;
@@ -413,7 +432,7 @@ pub fn run(
         seed: config.seed,
         split: config.split,
         folds: FOLDS,
-        features: spec,
+        features: spec.clone(),
     };
     lake.put(gold::SPEC_KEY, &to_json(&gold_spec)?)?;
     report.seconds = start.elapsed().as_secs_f64();
