@@ -212,6 +212,18 @@ impl FeatureSpec {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// The shortcut trim is `str::trim` on any text: ASCII and Unicode
+        /// whitespace (no-break space, ideographic space, line separators,
+        /// NEL) and other characters at either end.
+        #[test]
+        fn trim_is_str_trim(
+            text in "[ \t\r\na-z0-9.+\u{a0}\u{3000}\u{2028}\u{85}\u{feff}é]{0,6}"
+        ) {
+            proptest::prop_assert_eq!(trim(&text), text.trim());
+        }
+    }
+
     #[test]
     fn scanned_and_searched_vocabularies_give_the_search_index() {
         for size in [0, 1, 5, SCAN_VOCABULARY, SCAN_VOCABULARY + 1, 40] {

@@ -367,17 +367,6 @@ fn check_header(record: &ByteRecord) -> Option<String> {
 /// Parses one data line (line `source_line` of `source_file`), or says
 /// what is wrong with it (naming the column). The line borrows its text
 /// from the record.
-/// `field.trim()`, without walking the characters when the field starts
-/// and ends on a printable ASCII byte, which no whitespace is (almost
-/// every field: `str::trim`'s Unicode walk was 3% of the ETL's time).
-fn trim(field: &str) -> &str {
-    match field.as_bytes() {
-        [first, .., last] if first.is_ascii_graphic() && last.is_ascii_graphic() => field,
-        [only] if only.is_ascii_graphic() => field,
-        _ => field.trim(),
-    }
-}
-
 fn parse_line<'a>(
     record: &'a ByteRecord,
     source_file: &'a str,
@@ -411,7 +400,7 @@ fn parse_line<'a>(
             None => std::str::from_utf8(&bytes[range])
                 .map_err(|_| format!("{}: not valid UTF-8", RAW_COLUMNS[i]))?,
         };
-        *slot = trim(field);
+        *slot = forest_core::trim(field);
     }
     let int = |i: usize, lo: i64, hi: i64| -> Result<i32, String> {
         let v: i64 = text[i].parse().map_err(|_| {
@@ -511,16 +500,6 @@ mod tests {
     const ANON: &str = "200607,20060416,1,14,1,0.98,PRD0900121,CL00063,DEP00019,G00007,,,,,9.94E+14,L,MM,Top Up,Grocery,STORE00001,LS,E02";
 
     proptest::proptest! {
-        /// The fast trim is `str::trim` on any text: ASCII, Unicode
-        /// whitespace (no-break space, ideographic space, line separators)
-        /// and other characters at either end.
-        #[test]
-        fn trim_is_str_trim(
-            text in "[ \t\r\na-z0-9\u{a0}\u{3000}\u{2028}\u{85}\u{feff}é]{0,6}"
-        ) {
-            proptest::prop_assert_eq!(trim(&text), text.trim());
-        }
-
         /// Cut into pieces (as small as one record) and parsed in
         /// parallel, a file gives what one pass gives: the same lines,
         /// rejects, problems and line numbers, whatever its quotes, commas
