@@ -789,13 +789,20 @@ impl<'a> Sampler<'a> {
     ) -> Self {
         let n_products = index.codes.len();
         // Start from each product's majority label among its baskets (ties
-        // go to MM, the middle tag).
-        let mut tag = vec![1u8; n_products];
-        for (p, tag) in tag.iter_mut().enumerate() {
-            let mut votes = [0u32; N_TAGS];
-            for &(b, _) in occurrences.of_product(p) {
-                votes[baskets[b as usize].class as usize] += 1;
+        // go to MM, the middle tag). Votes and co-members are counted
+        // basket by basket, in basket order: the per-product tables stay
+        // in cache, where a walk over each product's baskets would jump
+        // between them.
+        let mut votes = vec![[0u32; N_TAGS]; n_products];
+        let mut co_members = vec![0u64; n_products];
+        for b in &baskets {
+            for &(p, _) in &b.products {
+                votes[p as usize][b.class as usize] += 1;
+                co_members[p as usize] += b.products.len() as u64 - 1;
             }
+        }
+        let mut tag = vec![1u8; n_products];
+        for (tag, votes) in tag.iter_mut().zip(&votes) {
             let best = *votes.iter().max().unwrap_or(&0);
             if best > 0 && votes[1] != best {
                 *tag = if votes[0] == best { 0 } else { 2 };
@@ -829,15 +836,6 @@ impl<'a> Sampler<'a> {
                 }
             }
         }
-        let co_members = (0..n_products)
-            .map(|p| {
-                occurrences
-                    .of_product(p)
-                    .iter()
-                    .map(|&(b, _)| baskets[b as usize].products.len() as u64 - 1)
-                    .sum()
-            })
-            .collect();
         let mut sampler = Sampler {
             state,
             misses: vec![[0; N_TAGS]; n_products],
