@@ -50,7 +50,7 @@ pub fn key_kind(lines: &Lines) -> KeyKind {
 /// The key of a line's basket.
 pub fn basket_key(line: &Line<'_>, kind: KeyKind) -> String {
     match kind {
-        KeyKind::BasketId => format!("id:{}", line.basket_id),
+        KeyKind::BasketId => id_key(line.basket_id),
         KeyKind::Composite => format!(
             "c:{}|{}|{}|{}|{}|{}|{}",
             line.cust_code.unwrap_or("anonymous"),
@@ -62,6 +62,11 @@ pub fn basket_key(line: &Line<'_>, kind: KeyKind) -> String {
             line.basket_dominant_mission
         ),
     }
+}
+
+/// The key of a basket told apart by its id.
+fn id_key(basket_id: &str) -> String {
+    format!("id:{basket_id}")
 }
 
 /// A basket with its key, week and label.
@@ -168,11 +173,18 @@ pub fn group(lines: &Lines, kind: KeyKind) -> Vec<BasketRows> {
         match index.get(identity.as_ref()) {
             Some(&i) => groups[i].rows.push(row),
             None => {
+                // The key from what was read already: the id, or the
+                // composite key itself (not the whole line read again).
+                let key = match kind {
+                    KeyKind::BasketId => id_key(&identity),
+                    KeyKind::Composite => identity.to_string(),
+                };
                 index.insert(identity, groups.len());
-                groups.push(BasketRows {
-                    key: basket_key(&lines.get(row), kind),
-                    rows: vec![row],
-                });
+                // Room for a basket's usual lines (the real week has 6.6 on
+                // average) without growing.
+                let mut rows = Vec::with_capacity(16);
+                rows.push(row);
+                groups.push(BasketRows { key, rows });
             }
         }
     }
