@@ -70,7 +70,8 @@ pub fn parse_raw(file: &str, bytes: &[u8]) -> ParsedFile {
 /// [`parse_raw`] in one piece: for a caller that already parses as many
 /// files at once as it has threads, where pieces would only add the cost
 /// of joining their columns (a copy of every line: on 52 synthetic weeks,
-/// 2 threads, the ETL took 1.66-1.76 s against 1.79-2.11 s with pieces).
+/// 2 threads, lake on tmpfs, the ETL took 1.76-1.80 s against 1.81-2.02 s
+/// with pieces, as docs/benchmarks.md reports).
 pub fn parse_raw_whole(file: &str, bytes: &[u8]) -> ParsedFile {
     parse_raw_in_chunks(file, bytes, usize::MAX)
 }
