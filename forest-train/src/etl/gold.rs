@@ -12,7 +12,7 @@ use arrow_schema::{DataType, Field, Schema};
 use forest_core::FeatureSpec;
 use serde::{Deserialize, Serialize};
 
-use super::parquet_io::{from_parquet, to_parquet};
+use super::parquet_io::{from_parquet, to_parquet, ColumnLayout};
 use forest_learn::Dataset;
 
 /// The label column of the gold table and of basket models.
@@ -112,7 +112,11 @@ fn schema(spec: &FeatureSpec) -> Arc<Schema> {
     Arc::new(Schema::new(fields))
 }
 
-/// Gold rows to Parquet bytes.
+/// Gold rows to Parquet bytes. A basket's key is its own and the features
+/// are measurements that seldom repeat exactly, so neither gets a
+/// dictionary (the writer would hash every value only to store them all
+/// again): keys as they are, features as byte streams. Week, split, fold
+/// and label keep theirs.
 pub fn write_rows(spec: &FeatureSpec, rows: &[GoldRow]) -> Result<Vec<u8>, String> {
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.key))),
@@ -131,7 +135,11 @@ pub fn write_rows(spec: &FeatureSpec, rows: &[GoldRow]) -> Result<Vec<u8>, Strin
         )));
     }
     let batch = RecordBatch::try_new(schema(spec), columns).map_err(|e| e.to_string())?;
-    to_parquet(&batch)
+    to_parquet(&batch, |field| match field.name().as_str() {
+        "basket_key" => ColumnLayout::Plain,
+        _ if *field.data_type() == DataType::Float32 => ColumnLayout::FloatStreams,
+        _ => ColumnLayout::Dictionary,
+    })
 }
 
 /// Appends the rows of one gold file that belong to `split` to `data`, and

@@ -5,25 +5,62 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use arrow_schema::Schema;
+use arrow_schema::{Field, Schema};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
+use parquet::basic::{Compression, Encoding};
 use parquet::file::metadata::ParquetMetaData;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
-/// Encodes one batch as a Parquet file. Snappy keeps files small and fast
-/// to read; a fixed `created_by` keeps the bytes the same across parquet
-/// crate upgrades that change nothing else, so content hashes are stable.
-pub fn to_parquet(batch: &RecordBatch) -> Result<Vec<u8>, String> {
-    let props = WriterProperties::builder()
+/// How a column's values are laid out in a Parquet file: chosen by the
+/// table that knows what the column holds, since a dictionary pays only
+/// where values repeat (the writer hashes every value into it, and a
+/// column of values that are all new gets a dictionary as large as the
+/// column, plus an index per row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnLayout {
+    /// A dictionary of the distinct values and an index per row (the
+    /// writer's default): codes, labels, anything that repeats.
+    Dictionary,
+    /// Integers as bit-packed differences from the one before: counters,
+    /// such as line numbers, where each value is new but a small step on.
+    Delta,
+    /// Floating-point values split into byte streams (the sign and exponent
+    /// bytes of similar values then compress well): measurements that
+    /// rarely repeat exactly.
+    FloatStreams,
+    /// The values as they are: text that rarely repeats (keys).
+    Plain,
+}
+
+/// Encodes one batch as a Parquet file, each column laid out as `layout`
+/// says. Snappy keeps files small and fast to read; a fixed `created_by`
+/// keeps the bytes the same across parquet crate upgrades that change
+/// nothing else, so content hashes are stable.
+pub fn to_parquet(
+    batch: &RecordBatch,
+    layout: impl Fn(&Field) -> ColumnLayout,
+) -> Result<Vec<u8>, String> {
+    let mut props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
-        .set_created_by("forest-train".into())
-        .build();
+        .set_created_by("forest-train".into());
+    for field in batch.schema().fields() {
+        let path = ColumnPath::from(field.name().as_str());
+        let encoding = match layout(field) {
+            ColumnLayout::Dictionary => continue,
+            ColumnLayout::Delta => Encoding::DELTA_BINARY_PACKED,
+            ColumnLayout::FloatStreams => Encoding::BYTE_STREAM_SPLIT,
+            ColumnLayout::Plain => Encoding::PLAIN,
+        };
+        props = props
+            .set_column_dictionary_enabled(path.clone(), false)
+            .set_column_encoding(path, encoding);
+    }
     let mut out = Vec::new();
-    let mut writer =
-        ArrowWriter::try_new(&mut out, batch.schema(), Some(props)).map_err(|e| e.to_string())?;
+    let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(props.build()))
+        .map_err(|e| e.to_string())?;
     writer.write(batch).map_err(|e| e.to_string())?;
     writer.close().map_err(|e| e.to_string())?;
     Ok(out)

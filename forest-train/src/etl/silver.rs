@@ -3,7 +3,7 @@
 //! plus each raw file's rejects as CSV under `silver/_rejects/`.
 
 use super::lines::{schema, Lines};
-use super::parquet_io::{from_parquet, to_parquet};
+use super::parquet_io::{from_parquet, to_parquet, ColumnLayout};
 use super::raw::Reject;
 
 /// The key of a silver part file.
@@ -33,9 +33,15 @@ pub fn week_of_key(key: &str) -> Option<i32> {
         .ok()
 }
 
-/// Lines to Parquet bytes.
+/// Lines to Parquet bytes. Every column but the line number repeats
+/// from line to line (a basket's fields on each of its lines, product codes
+/// across baskets) and keeps the dictionary; the line number is new on
+/// every line, one more than the last, so it is stored as differences.
 pub fn write_lines(lines: &Lines) -> Result<Vec<u8>, String> {
-    to_parquet(lines.batch())
+    to_parquet(lines.batch(), |field| match field.name().as_str() {
+        "SOURCE_LINE" => ColumnLayout::Delta,
+        _ => ColumnLayout::Dictionary,
+    })
 }
 
 /// Parquet bytes of a silver part back to lines.
