@@ -226,6 +226,12 @@ impl ProductLevel {
             ProductLevel::ProdCode10 => &item.prod_code_10,
             ProductLevel::ProdCode => &item.prod_code,
         };
+        ProductLevel::clean(code)
+    }
+
+    /// A code as written on a line, as every level reads it: trimmed, and
+    /// `None` when missing (empty, `NA`, ...).
+    pub fn clean(code: &str) -> Option<&str> {
         let code = trim(code);
         (!is_missing_trimmed(code)).then_some(code)
     }

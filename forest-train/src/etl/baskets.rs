@@ -15,7 +15,7 @@ use std::borrow::Cow;
 
 use foldhash::{HashMap, HashMapExt};
 
-use forest_core::{set_optional_text, set_text, Basket, Item};
+use forest_core::{set_optional_text, set_text, Basket, Item, ProductLevel};
 
 use super::lines::{Line, Lines};
 use super::raw::{parse_raw, Reject};
@@ -127,6 +127,11 @@ impl BasketRows {
         (best.0, counts.len() > 1)
     }
 
+    /// This basket as pass 1 counts it, read from `lines` in place.
+    pub fn counted<'a>(&'a self, lines: &'a Lines) -> CountedRows<'a> {
+        CountedRows { rows: self, lines }
+    }
+
     /// Makes `basket` this basket, as the encoder reads it: attributes from
     /// the first line, one item per line. Its strings and items are
     /// overwritten, not reallocated, so one basket can be filled over a
@@ -154,6 +159,126 @@ impl BasketRows {
             item.quantity = f64::from(line.quantity);
             item.spend = line.spend;
         }
+    }
+}
+
+/// What the tables fitted in pass 1 (the priors, the tag model's data)
+/// read of a training basket: its categorical fields and, line by line,
+/// its product codes and price. A filled [`Basket`] gives it, and so does
+/// a basket's rows in the week's columns ([`BasketRows::counted`]), which
+/// is how pass 1 counts: straight from silver's columns, without copying
+/// a basket's text into a `Basket` first.
+pub trait Counted {
+    /// The categorical fields in [`forest_core::CATEGORICAL_FIELDS`] order:
+    /// store format and region, basket size, type and dominant mission, and
+    /// the customer's segment (`None` when the shopper is unknown).
+    fn fields(&self) -> [Option<&str>; 6];
+    /// The basket's lines.
+    fn lines(&self) -> impl Iterator<Item = CountedLine<'_>>;
+    /// How many lines it has.
+    fn line_count(&self) -> usize;
+}
+
+/// Where the product itself is in [`ProductLevel::CHAIN`].
+pub const PRODUCT: usize = 4;
+
+/// One line of a [`Counted`] basket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CountedLine<'a> {
+    /// The product codes as written, in [`ProductLevel::CHAIN`] order
+    /// (`PROD_CODE_40` first, empty when absent).
+    ///
+    /// [`ProductLevel::CHAIN`]: forest_core::ProductLevel::CHAIN
+    pub codes: [&'a str; 5],
+    /// `QUANTITY`.
+    pub quantity: f64,
+    /// `SPEND`.
+    pub spend: f64,
+}
+
+impl<'a> CountedLine<'a> {
+    /// The code at `level` (an index into [`ProductLevel::CHAIN`]) as
+    /// [`ProductLevel::code`] reads it from an item: trimmed, `None` when
+    /// missing.
+    ///
+    /// [`ProductLevel::CHAIN`]: forest_core::ProductLevel::CHAIN
+    /// [`ProductLevel::code`]: forest_core::ProductLevel::code
+    pub fn code(&self, level: usize) -> Option<&'a str> {
+        ProductLevel::clean(self.codes[level])
+    }
+}
+
+impl Counted for Basket {
+    fn fields(&self) -> [Option<&str>; 6] {
+        [
+            Some(&self.store_format),
+            Some(&self.store_region),
+            Some(&self.basket_size),
+            Some(&self.basket_type),
+            Some(&self.dominant_mission),
+            self.customer_price_sensitivity.as_deref(),
+        ]
+    }
+
+    fn lines(&self) -> impl Iterator<Item = CountedLine<'_>> {
+        self.items.iter().map(|item| CountedLine {
+            codes: [
+                item.prod_code_40.as_deref().unwrap_or(""),
+                &item.prod_code_30,
+                &item.prod_code_20,
+                &item.prod_code_10,
+                &item.prod_code,
+            ],
+            quantity: item.quantity,
+            spend: item.spend,
+        })
+    }
+
+    fn line_count(&self) -> usize {
+        self.items.len()
+    }
+}
+
+/// A basket's rows in its week's columns, read as [`Counted`]: what
+/// [`BasketRows::fill`] would put in a [`Basket`], borrowed instead.
+#[derive(Debug, Clone, Copy)]
+pub struct CountedRows<'a> {
+    rows: &'a BasketRows,
+    lines: &'a Lines,
+}
+
+impl Counted for CountedRows<'_> {
+    fn fields(&self) -> [Option<&str>; 6] {
+        let first = self.lines.get(self.rows.rows[0]);
+        [
+            Some(first.store_format),
+            Some(first.store_region),
+            Some(first.basket_size),
+            Some(first.basket_type),
+            Some(first.basket_dominant_mission),
+            first.cust_price_sensitivity,
+        ]
+    }
+
+    fn lines(&self) -> impl Iterator<Item = CountedLine<'_>> {
+        self.rows.rows.iter().map(|&row| {
+            let line = self.lines.bought(row);
+            CountedLine {
+                codes: [
+                    line.prod_code_40.unwrap_or(""),
+                    line.prod_code_30,
+                    line.prod_code_20,
+                    line.prod_code_10,
+                    line.prod_code,
+                ],
+                quantity: f64::from(line.quantity),
+                spend: line.spend,
+            }
+        })
+    }
+
+    fn line_count(&self) -> usize {
+        self.rows.rows.len()
     }
 }
 
@@ -251,9 +376,11 @@ mod tests {
     }
 
     /// A basket filled over and over (larger, smaller, with and without
-    /// optional fields) ends up as a basket filled once.
+    /// optional fields) ends up as a basket filled once, and pass 1, which
+    /// counts a basket's rows where they are, reads what the filled basket
+    /// holds.
     #[test]
-    fn a_reused_basket_fills_like_a_fresh_one() {
+    fn a_reused_basket_fills_like_a_fresh_one_and_counts_like_its_rows() {
         let rows = [
             Line {
                 prod_code_40: Some("D1"),
@@ -277,6 +404,10 @@ mod tests {
         for (group, fresh) in group(&lines, KeyKind::BasketId).iter().zip(&fresh) {
             group.fill(&lines, &mut reused);
             assert_eq!(reused, fresh.basket);
+            let counted = group.counted(&lines);
+            assert_eq!(counted.fields(), fresh.basket.fields());
+            assert_eq!(counted.line_count(), fresh.basket.line_count());
+            assert!(counted.lines().eq(fresh.basket.lines()));
             assert_eq!(
                 group.label(&lines),
                 (fresh.label.as_str(), fresh.label_conflict)

@@ -548,8 +548,6 @@ fn count_week(week: i32, lines: &Lines, config: &EtlConfig) -> WeekCounts {
     let mut tag_data = TagData::default();
     let mut by_split = BTreeMap::new();
     let (mut unlabelled, mut conflicts) = (0, 0);
-    // One basket filled over and over: only training baskets are read.
-    let mut basket = Basket::default();
     for b in &baskets {
         let (label, conflict) = b.label(lines);
         conflicts += u64::from(conflict);
@@ -560,7 +558,8 @@ fn count_week(week: i32, lines: &Lines, config: &EtlConfig) -> WeekCounts {
         let (split, fold) = assign(&b.key, config.seed, &config.split);
         *by_split.entry(split.name().to_string()).or_insert(0) += 1;
         if split == Split::Train {
-            b.fill(lines, &mut basket);
+            // Counted where the lines are: no text copied into a Basket.
+            let basket = b.counted(lines);
             stats.add(&basket, class, fold);
             if config.tags.is_some() {
                 tag_data.add(&basket, class, fold);

@@ -13,9 +13,10 @@ use std::collections::BTreeSet;
 use hashbrown::HashMap;
 
 use forest_core::tags::TagModel;
-use forest_core::{Basket, FeatureSpec};
+use forest_core::FeatureSpec;
 use forest_core::{BasketPriors, PriorLevel, ProductLevel, CATEGORICAL_FIELDS};
 
+use super::baskets::{Counted, PRODUCT};
 use super::tags::TagTables;
 
 /// Folds of the out-of-fold encoding.
@@ -61,24 +62,21 @@ pub struct PriorStats {
     vocab: [BTreeSet<String>; 6],
 }
 
-/// Where the product itself is in [`ProductLevel::CHAIN`].
-const PRODUCT: usize = 4;
-
 impl PriorStats {
     /// Counts one training basket of class `class` in fold `fold`.
-    pub fn add(&mut self, basket: &Basket, class: usize, fold: usize) {
+    pub fn add(&mut self, basket: &impl Counted, class: usize, fold: usize) {
         let slot = fold * CLASSES.len() + class;
         self.global[slot] += 1.0;
         self.baskets += 1;
-        for item in &basket.items {
-            let log_price = (item.spend > 0.0 && item.quantity > 0.0)
-                .then(|| (item.spend / item.quantity).ln());
+        for line in basket.lines() {
+            let log_price = (line.spend > 0.0 && line.quantity > 0.0)
+                .then(|| (line.spend / line.quantity).ln());
             if let Some(log_price) = log_price {
                 self.all_prices.0 += log_price;
                 self.all_prices.1 += 1;
             }
-            for (l, (codes, level)) in self.levels.iter_mut().zip(ProductLevel::CHAIN).enumerate() {
-                let Some(code) = level.code(item) else {
+            for (l, codes) in self.levels.iter_mut().enumerate() {
+                let Some(code) = line.code(l) else {
                     continue;
                 };
                 // Looked up by `&str`, hashed once; the code is copied into
@@ -95,20 +93,12 @@ impl PriorStats {
                 }
                 if l == PRODUCT && stats.above.is_none() {
                     stats.above = Some(Box::new(std::array::from_fn(|l| {
-                        ProductLevel::CHAIN[l].code(item).map(str::to_string)
+                        line.code(l).map(str::to_string)
                     })));
                 }
             }
         }
-        let fields = [
-            Some(&basket.store_format),
-            Some(&basket.store_region),
-            Some(&basket.basket_size),
-            Some(&basket.basket_type),
-            Some(&basket.dominant_mission),
-            basket.customer_price_sensitivity.as_ref(),
-        ];
-        for (vocab, value) in self.vocab.iter_mut().zip(fields) {
+        for (vocab, value) in self.vocab.iter_mut().zip(basket.fields()) {
             if let Some(v) = value.filter(|v| !forest_core::is_missing(v)) {
                 if !vocab.contains(v.trim()) {
                     vocab.insert(v.trim().to_string());
@@ -267,7 +257,7 @@ impl PriorStats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use forest_core::Item;
+    use forest_core::{Basket, Item};
 
     fn basket(products: &[(&str, &str)]) -> Basket {
         Basket {

@@ -50,12 +50,14 @@ use std::collections::BTreeMap;
 use foldhash::HashMap;
 
 use forest_core::tags::{rule_bound, rule_class, N_TAGS};
-use forest_core::Basket;
+#[cfg(doc)]
 use forest_core::ProductLevel;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::Serialize;
+
+use super::baskets::{Counted, PRODUCT};
 
 /// The sampler's settings; the defaults are what the ETL uses.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -240,30 +242,29 @@ pub struct TagData {
 
 impl TagData {
     /// Adds one training basket of class `class` in fold `fold`.
-    pub fn add(&mut self, basket: &Basket, class: usize, fold: usize) {
-        let mut products = Vec::with_capacity(basket.items.len());
-        for item in &basket.items {
-            let Some(code) = ProductLevel::ProdCode.code(item) else {
+    pub fn add(&mut self, basket: &impl Counted, class: usize, fold: usize) {
+        let mut products = Vec::with_capacity(basket.line_count());
+        for line in basket.lines() {
+            let Some(code) = line.code(PRODUCT) else {
                 continue;
             };
             let number = match self.numbers.get(code) {
                 Some(&number) => number,
                 None => self.number(
                     code,
-                    std::array::from_fn(|l| ProductLevel::CHAIN[l].code(item).map(str::to_string)),
+                    std::array::from_fn(|l| line.code(l).map(str::to_string)),
                 ),
             };
             products.push(number);
         }
-        let segment = basket
-            .customer_price_sensitivity
-            .as_deref()
+        let [.., segment] = basket.fields();
+        let segment = segment
             .and_then(|s| super::priors::class_index(s.trim()))
             .map(|s| s as u8);
         self.baskets.push(TagBasket {
             class: class as u8,
             fold: fold as u8,
-            lines: basket.items.len() as u32,
+            lines: basket.line_count() as u32,
             segment,
             products,
         });
@@ -1084,7 +1085,7 @@ fn shuffle(order: &mut [u32], rng: &mut ChaCha8Rng) {
 mod tests {
     use super::*;
     use forest_core::splitmix::SplitMix64;
-    use forest_core::Item;
+    use forest_core::{Basket, Item};
 
     /// Products `P000`..: tag by `p % 3` (0 LA, 1 MM, 2 UM), class
     /// `CL<p % 6>` (so each class holds one tag); baskets of
