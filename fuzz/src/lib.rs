@@ -147,11 +147,13 @@ pub fn v2_infer(data: &[u8]) {
 /// to the rows read, each reject naming its line, the same whether the
 /// file is parsed in one pass or in pieces; never a panic.
 pub fn csv_file(data: &[u8]) {
-    use forest_train::etl::raw::parse_raw_in_chunks;
+    use forest_train::etl::raw::{parse_raw_by_reader, parse_raw_in_chunks};
     let parsed = parse_raw_in_chunks("fuzz.csv", data, usize::MAX);
     // Cut into pieces of a few records and parsed in parallel, the file
-    // reads the same as in one pass.
+    // reads the same as in one pass; and its plain lines, split at their
+    // commas, read as the csv reader reads every record.
     assert_eq!(parse_raw_in_chunks("fuzz.csv", data, 16), parsed);
+    assert_eq!(parse_raw_by_reader("fuzz.csv", data), parsed);
     assert_eq!(
         parsed.input_rows,
         (parsed.lines.len() + parsed.rejects.len()) as u64
