@@ -38,7 +38,8 @@ pub fn key_kind(lines: &Lines) -> KeyKind {
     }
     let ids = (0..lines.len()).map(|i| lines.basket_id(i));
     let first = lines.basket_id(0);
-    let float_notation = |id: &str| id.contains(['E', 'e', '.']);
+    // Byte by byte: `str::contains` with a set of chars walks characters.
+    let float_notation = |id: &str| id.bytes().any(|b| matches!(b, b'E' | b'e' | b'.'));
     let one_id = ids.clone().all(|id| id == first);
     if (one_id && lines.len() > 1) || ids.clone().any(float_notation) {
         KeyKind::Composite
