@@ -317,6 +317,8 @@ fn parse_piece(
     let mut record = ByteRecord::new();
     let mut ranges: Vec<Range<usize>> = Vec::with_capacity(RAW_COLUMNS.len());
     let mut at = 0;
+    // Where a plain line ends and whether a line break ends it.
+    let mut line_break = None;
     while at < body.len() {
         let rest = &body[at..];
         let end = memchr::memchr2(b'\n', b'\r', rest).unwrap_or(rest.len());
@@ -332,6 +334,7 @@ fn parse_piece(
                 continue;
             }
             split_at_commas(line, &mut ranges);
+            line_break = Some((at.min(body.len()), end < rest.len()));
             (
                 start,
                 Fields {
@@ -376,6 +379,11 @@ fn parse_piece(
             )
         };
         let line = counter.line_at(bytes, range.start + start);
+        if let Some((end, terminated)) = line_break.take() {
+            // The counter stands at the line's start: past it lies one
+            // break, or none at the end of the piece; no need to look.
+            counter.pass_line(range.start + end, terminated);
+        }
         out.input_rows += 1;
         let parsed = match header_problem {
             Some(problem) => Err(format!("file header: {problem}")),
@@ -431,6 +439,14 @@ impl LineCounter {
         }
         self.advance_to(bytes, start);
         self.lines + 1
+    }
+
+    /// Moves past one line that starts where the counter stands and ends
+    /// at byte `end`, with a line break (counted once, `\r\n` too) or
+    /// without one (the last line of the bytes).
+    fn pass_line(&mut self, end: usize, terminated: bool) {
+        self.at = end;
+        self.lines += u64::from(terminated);
     }
 
     /// Counts the line terminators up to byte `end` (not back): every `\r`,
