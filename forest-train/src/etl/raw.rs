@@ -311,7 +311,8 @@ fn parse_piece(
 ) -> ParsedFile {
     let mut out = ParsedFile::default();
     let Piece { range, mut counter } = piece;
-    // Made at the first good line, sized by it for the rest of the piece.
+    // Made at the first good line, sized by its length for the rest of the
+    // piece.
     let mut lines: Option<LinesBuilder> = None;
     let body = &bytes[range.clone()];
     let mut record = ByteRecord::new();
@@ -392,10 +393,10 @@ fn parse_piece(
         match parsed {
             Ok(l) => lines
                 .get_or_insert_with(|| {
-                    // As many lines again as this one's length fits in the
-                    // rest of the piece.
-                    let rest = body.len() - start;
-                    LinesBuilder::sized_like(&l, rest / (at - start).max(1) + 1)
+                    // As many lines as this one's length fits in the rest
+                    // of the piece, and an eighth more.
+                    let more = (body.len() - start) / (at - start).max(1) + 1;
+                    LinesBuilder::with_capacity(more + more / 8)
                 })
                 .push(&l),
             Err(reason) => out.rejects.push(Reject {
