@@ -125,29 +125,10 @@ impl Tables {
 
 /// The emitted walk: `N` trees at a time, spread evenly over the groups.
 fn scalar<const N: usize>(t: &Tables, keys: &[u32], out: &mut [u32]) {
-    let n = t.roots.len();
-    let groups = n.div_ceil(N);
-    let per = n.div_ceil(groups);
-    let mut first = 0;
-    while first < n {
-        let m = (n - first).min(per);
-        let mut at = [0usize; N];
-        for (l, g) in at.iter_mut().enumerate() {
-            *g = t.roots[first + l.min(m - 1)];
-        }
-        let depth = (first..first + m).map(|i| t.depths[i]).max().unwrap_or(0);
-        for _ in 0..depth {
-            for g in at.iter_mut() {
-                *g = t.step(*g, keys);
-            }
-        }
-        for l in 0..m {
-            out[first + l] = at[l] as u32;
-        }
-        first += m;
-    }
+    scalar_with::<N>(t, keys, out, Tables::step)
 }
 
+/// [`scalar`] with another step.
 fn scalar_with<const N: usize>(
     t: &Tables,
     keys: &[u32],
