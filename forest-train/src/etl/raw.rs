@@ -245,8 +245,8 @@ enum Records {
     /// through the reader. On 52 synthetic weeks the reader's state
     /// machine was a tenth of the ETL's instructions (callgrind).
     SplitPlainLines,
-    /// Every record through the csv reader: the reference the split is
-    /// held to ([`parse_raw_by_reader`]).
+    /// Every record through one csv reader over the piece: the reference
+    /// the split is held to ([`parse_raw_by_reader`]).
     ReaderOnly,
 }
 
@@ -317,6 +317,9 @@ fn parse_piece(
     let body = &bytes[range.clone()];
     let mut record = ByteRecord::new();
     let mut ranges: Vec<Range<usize>> = Vec::with_capacity(RAW_COLUMNS.len());
+    // The reference reads the whole piece with one reader, as the reader
+    // is meant to be used.
+    let mut whole = (records == Records::ReaderOnly).then(|| raw_reader(body));
     let mut at = 0;
     // Where a plain line ends and whether a line break ends it.
     let mut line_break = None;
@@ -344,9 +347,17 @@ fn parse_piece(
                 },
             )
         } else {
-            // A reader started here reads the record that starts here
-            // (a record ends where the reader stops: see `position`).
-            let mut reader = raw_reader(rest);
+            // The piece's one reader (the reference), or one started here:
+            // it reads the record that starts here, and stops where the
+            // record ends (`position`).
+            let mut fresh;
+            let (reader, base) = match whole.as_mut() {
+                Some(reader) => (reader, 0),
+                None => {
+                    fresh = raw_reader(rest);
+                    (&mut fresh, at)
+                }
+            };
             match reader.read_byte_record(&mut record) {
                 Ok(false) => break,
                 Ok(true) => {}
@@ -363,8 +374,8 @@ fn parse_piece(
                     break;
                 }
             }
-            let start = at + record.position().map_or(0, |p| p.byte() as usize);
-            at += (reader.position().byte() as usize).max(1);
+            let start = base + record.position().map_or(0, |p| p.byte() as usize);
+            at = (base + reader.position().byte() as usize).max(at + 1);
             // Blank lines are not rows.
             if record.len() == 1 && record[0].is_empty() {
                 continue;
