@@ -325,10 +325,15 @@ fn parse_piece(
     let mut line_break = None;
     while at < body.len() {
         let rest = &body[at..];
-        let end = memchr::memchr2(b'\n', b'\r', rest).unwrap_or(rest.len());
-        let plain =
-            records == Records::SplitPlainLines && memchr::memchr(b'"', &rest[..end]).is_none();
-        let (start, fields) = if plain {
+        // Where the line ends when it is plain (no quote) and split here.
+        let plain_end = match whole {
+            Some(_) => None,
+            None => {
+                let end = memchr::memchr2(b'\n', b'\r', rest).unwrap_or(rest.len());
+                memchr::memchr(b'"', &rest[..end]).is_none().then_some(end)
+            }
+        };
+        let (start, fields) = if let Some(end) = plain_end {
             let line = &rest[..end];
             let start = at;
             // Past the line's end: "\r\n" is one break, as the reader has it.
