@@ -18,11 +18,13 @@
 //! A run rebuilds `silver/` and `gold/` from the raw files it is given.
 
 pub mod baskets;
+mod dictionary_chunk;
 pub mod gold;
 pub mod lines;
 mod parquet_io;
 pub mod priors;
 pub mod raw;
+mod rle_hybrid;
 pub mod silver;
 pub mod tags;
 mod writes;

@@ -4,15 +4,19 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use arrow_array::cast::AsArray;
 use arrow_array::RecordBatch;
 use arrow_schema::{Field, Schema};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_writer::compute_leaves;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding};
 use parquet::file::metadata::ParquetMetaData;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
+
+use super::dictionary_chunk::write_dictionary_chunk;
 
 /// How a column's values are laid out in a Parquet file: chosen by the
 /// table that knows what the column holds, since a dictionary pays only
@@ -39,10 +43,21 @@ pub enum ColumnLayout {
 /// says. Snappy keeps files small and fast to read; a fixed `created_by`
 /// keeps the bytes the same across parquet crate upgrades that change
 /// nothing else, so content hashes are stable.
+///
+/// A text column (string views) with a dictionary is encoded by
+/// [`write_dictionary_chunk`], which builds the dictionary at a fraction
+/// of the Arrow writer's cost; every other column by the Arrow writer.
 pub fn to_parquet(
     batch: &RecordBatch,
     layout: impl Fn(&Field) -> ColumnLayout,
 ) -> Result<Vec<u8>, String> {
+    encode(batch, layout).map_err(|e| e.to_string())
+}
+
+fn encode(
+    batch: &RecordBatch,
+    layout: impl Fn(&Field) -> ColumnLayout,
+) -> parquet::errors::Result<Vec<u8>> {
     let mut props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_created_by("forest-train".into());
@@ -58,12 +73,45 @@ pub fn to_parquet(
             .set_column_dictionary_enabled(path.clone(), false)
             .set_column_encoding(path, encoding);
     }
-    let mut out = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(props.build()))
-        .map_err(|e| e.to_string())?;
-    writer.write(batch).map_err(|e| e.to_string())?;
-    writer.close().map_err(|e| e.to_string())?;
-    Ok(out)
+    let writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props.build()))?;
+    // The Arrow writer's own parts, so that a column can be encoded
+    // outside it: the file writer (with the Arrow schema in its metadata)
+    // and one column writer per column and row group.
+    let (mut file, column_writers) = writer.into_serialized_writer()?;
+    let props = file.properties().clone();
+    let group_rows = props.max_row_group_row_count().unwrap_or(usize::MAX).max(1);
+    let schema = batch.schema();
+    let descriptors = file.schema_descr().columns().to_vec();
+    for (group, start) in (0..batch.num_rows()).step_by(group_rows).enumerate() {
+        let rows = batch.slice(start, group_rows.min(batch.num_rows() - start));
+        let writers = column_writers.create_column_writers(group)?;
+        let mut row_group = file.next_row_group()?;
+        for (c, (writer, field)) in writers.into_iter().zip(schema.fields()).enumerate() {
+            let column = rows.column(c);
+            match column.as_string_view_opt() {
+                Some(text) if layout(field) == ColumnLayout::Dictionary => {
+                    let descr = descriptors[c].clone();
+                    let compression = props.compression(descr.path());
+                    let chunk = write_dictionary_chunk(
+                        text,
+                        descr,
+                        compression,
+                        props.data_page_row_count_limit(),
+                    )?;
+                    row_group.append_column(&chunk.bytes, chunk.close)?;
+                }
+                _ => {
+                    let mut writer = writer;
+                    for leaf in compute_leaves(field, column)? {
+                        writer.write(&leaf)?;
+                    }
+                    writer.close()?.append_to_row_group(&mut row_group)?;
+                }
+            }
+        }
+        row_group.close()?;
+    }
+    file.into_inner()
 }
 
 /// Checks what the parquet crate trusts in a file's footer: every column

@@ -512,6 +512,76 @@ fn etl_output_is_the_same_bytes_across_runs_and_thread_counts() {
     assert!(other["gold/_spec.json"] != first.0["gold/_spec.json"]);
 }
 
+/// Silver is read by other tools than ours: pyarrow reads every silver
+/// part's text columns (their dictionary chunks are written by hand) with
+/// the values ours read, and with chunk statistics that match them.
+#[test]
+fn silver_parts_read_the_same_in_pyarrow() {
+    const READ: &str = r#"
+import json, sys
+import pyarrow.parquet as pq
+f = pq.ParquetFile(sys.argv[1])
+assert f.metadata.num_row_groups == 1, f.metadata.num_row_groups
+table = f.read()
+out = {}
+for i, field in enumerate(table.schema):
+    if str(field.type) != "string_view":
+        continue
+    s = f.metadata.row_group(0).column(i).statistics
+    out[field.name] = {
+        "values": table.column(i).to_pylist(),
+        "stats": [s.min, s.max, s.null_count],
+    }
+print(json.dumps(out))
+"#;
+    let raw = raw_dir(synth_raw());
+    let dir = tempfile::tempdir().unwrap();
+    run_local(raw.path(), dir.path(), &config(SEED)).unwrap();
+    let parts = objects(&local(dir.path()), "silver/SHOP_WEEK=");
+    assert_eq!(parts.len(), 3);
+    for (key, bytes) in parts {
+        let output = Command::new("python3")
+            .args(["-c", READ])
+            .arg(dir.path().join(&key))
+            .output()
+            .expect("python3 must be installed (with pyarrow; .ci/run installs it)");
+        assert!(
+            output.status.success(),
+            "pyarrow could not read {key}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let theirs: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let lines = silver::read_lines(bytes).unwrap();
+        let batch = lines.batch();
+        let mut texts = 0;
+        for (c, field) in batch.schema().fields().iter().enumerate() {
+            let Some(column) = batch.column(c).as_string_view_opt() else {
+                continue;
+            };
+            texts += 1;
+            let ours: Vec<Option<&str>> = column.iter().collect();
+            let read = &theirs[field.name()];
+            let values: Vec<Option<&str>> = read["values"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{key}: pyarrow has no text column {}", field.name()))
+                .iter()
+                .map(|v| v.as_str())
+                .collect();
+            assert!(values == ours, "{key}: {} differs in pyarrow", field.name());
+            let present = || ours.iter().flatten().copied();
+            let nulls = ours.iter().filter(|v| v.is_none()).count() as u64;
+            let stats = &read["stats"];
+            assert_eq!(
+                (stats[0].as_str(), stats[1].as_str(), stats[2].as_u64()),
+                (present().min(), present().max(), Some(nulls)),
+                "{key}: statistics of {}",
+                field.name()
+            );
+        }
+        assert_eq!(texts, 17, "{key}: the text columns of silver");
+    }
+}
+
 /// A week is counted from its lines as its file is parsed when one file
 /// holds it, and from all its silver parts when several do: the same week
 /// cut into two files (mid-basket) gives the gold of the whole file.

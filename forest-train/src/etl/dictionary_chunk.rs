@@ -1,0 +1,413 @@
+//! A text column (Arrow string views) encoded as a dictionary-encoded
+//! Parquet column chunk, its dictionary built here instead of by the
+//! parquet crate's Arrow writer.
+//!
+//! Why by hand: silver's 17 text columns were a fifth of the ETL's work,
+//! nearly all of it the writer's dictionary (it hashes every value into
+//! its interner, compares each with the stored one, and compares every
+//! value again for the chunk's min and max). The writer takes no
+//! dictionary from outside, so this module builds one and writes the
+//! pages through the crate's page writer. What makes it cheaper is what it
+//! knows about the column: a basket's fields repeat on each of its lines,
+//! so most values equal the row before (a compare of two 16-byte views);
+//! a value of up to 12 bytes is its view, hashed and compared as one
+//! integer; and the chunk's min and max come from the distinct values only.
+//! The chunk is plain Parquet: a PLAIN dictionary page, then data pages of
+//! RLE/bit-packed indices (format v1, definition levels for a nullable
+//! column; [`super::rle_hybrid`]), Snappy-compressed (or not), chunk
+//! statistics and an offset index; no column index (page min/max) for
+//! these columns. Measured on 52 synthetic weeks (6 alternated runs): ETL
+//! CPU 2.80 -> 2.47 s, wall 1.48 -> 1.32 s by the medians; silver holds the
+//! same values (checked with pyarrow).
+
+use arrow_array::{Array, StringViewArray};
+use bytes::Bytes;
+use hashbrown::HashTable;
+use parquet::basic::{Compression, Encoding, EncodingMask, PageType};
+use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
+use parquet::column::writer::ColumnCloseResult;
+use parquet::data_type::ByteArray;
+use parquet::errors::{ParquetError, Result};
+use parquet::file::metadata::{ColumnChunkMetaData, OffsetIndexBuilder, PageEncodingStats};
+use parquet::file::statistics::Statistics;
+use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
+use parquet::schema::types::ColumnDescPtr;
+
+use super::rle_hybrid;
+
+/// The longest value an Arrow string view holds inline: its view is then
+/// its whole value (length, bytes, zero padding).
+const INLINE_LEN: u32 = 12;
+
+/// A column chunk ready to append to a row group
+/// (`SerializedRowGroupWriter::append_column`).
+pub struct DictionaryChunk {
+    /// The chunk's pages, the dictionary first, offsets from 0.
+    pub bytes: Bytes,
+    /// What the row group records about the chunk.
+    pub close: ColumnCloseResult,
+}
+
+/// Encodes `column` as one column chunk of `descr`, compressed with
+/// `compression`, in data pages of at most `page_rows` rows.
+pub fn write_dictionary_chunk(
+    column: &StringViewArray,
+    descr: ColumnDescPtr,
+    compression: Compression,
+    page_rows: usize,
+) -> Result<DictionaryChunk> {
+    let dictionary = Dictionary::build(column);
+    let nullable = descr.max_def_level() > 0;
+    let compress = |raw: Vec<u8>| -> Result<(Bytes, usize)> {
+        let size = raw.len();
+        match compression {
+            Compression::SNAPPY => {
+                let packed = snap::raw::Encoder::new()
+                    .compress_vec(&raw)
+                    .map_err(|e| ParquetError::External(Box::new(e)))?;
+                Ok((packed.into(), size))
+            }
+            Compression::UNCOMPRESSED => Ok((raw.into(), size)),
+            other => Err(ParquetError::NYI(format!(
+                "dictionary chunks compressed with {other}"
+            ))),
+        }
+    };
+
+    let mut sink = TrackedWrite::new(Vec::new());
+    let mut pages = SerializedPageWriter::new(&mut sink);
+    let mut sizes = ChunkSizes::default();
+
+    let (buf, size) = compress(dictionary.plain_page())?;
+    let spec = pages.write_page(CompressedPage::new(
+        Page::DictionaryPage {
+            buf,
+            num_values: dictionary.len() as u32,
+            encoding: Encoding::PLAIN,
+            is_sorted: false,
+        },
+        size,
+    ))?;
+    let dictionary_offset = spec.offset as i64;
+    sizes.add(&spec);
+
+    let bit_width = dictionary.bit_width();
+    let mut offset_index = OffsetIndexBuilder::new();
+    let mut data_offset = None;
+    let mut data_pages = 0;
+    let rows = column.len();
+    for start in (0..rows).step_by(page_rows.max(1)) {
+        let end = rows.min(start + page_rows.max(1));
+        let mut raw = Vec::new();
+        let page = start..end;
+        if nullable {
+            let levels: Vec<u32> = page
+                .clone()
+                .map(|row| column.is_valid(row) as u32)
+                .collect();
+            let mut encoded = Vec::new();
+            rle_hybrid::encode(&levels, 1, &mut encoded);
+            raw.extend_from_slice(&(encoded.len() as u32).to_le_bytes());
+            raw.extend_from_slice(&encoded);
+        }
+        let indices: Vec<u32> = page
+            .filter(|&row| column.is_valid(row))
+            .map(|row| dictionary.keys[row])
+            .collect();
+        raw.push(bit_width);
+        rle_hybrid::encode(&indices, bit_width, &mut raw);
+        let (buf, size) = compress(raw)?;
+        let spec = pages.write_page(CompressedPage::new(
+            Page::DataPage {
+                buf,
+                num_values: (end - start) as u32,
+                encoding: Encoding::RLE_DICTIONARY,
+                def_level_encoding: Encoding::RLE,
+                rep_level_encoding: Encoding::RLE,
+                statistics: None,
+            },
+            size,
+        ))?;
+        data_offset.get_or_insert(spec.offset as i64);
+        offset_index.append_row_count((end - start) as i64);
+        offset_index.append_offset_and_size(spec.offset as i64, spec.compressed_size as i32);
+        sizes.add(&spec);
+        data_pages += 1;
+    }
+    pages.close()?;
+
+    let (min, max) = dictionary.min_max();
+    let statistics = Statistics::new(
+        min.map(ByteArray::from),
+        max.map(ByteArray::from),
+        None,
+        Some(column.null_count() as u64),
+        false,
+    );
+    let metadata = ColumnChunkMetaData::builder(descr)
+        .set_compression(compression)
+        .set_encodings_mask(EncodingMask::new_from_encodings(
+            [Encoding::PLAIN, Encoding::RLE, Encoding::RLE_DICTIONARY].iter(),
+        ))
+        .set_page_encoding_stats(vec![
+            PageEncodingStats {
+                page_type: PageType::DICTIONARY_PAGE,
+                encoding: Encoding::PLAIN,
+                count: 1,
+            },
+            PageEncodingStats {
+                page_type: PageType::DATA_PAGE,
+                encoding: Encoding::RLE_DICTIONARY,
+                count: data_pages,
+            },
+        ])
+        .set_total_compressed_size(sizes.compressed)
+        .set_total_uncompressed_size(sizes.uncompressed)
+        .set_num_values(rows as i64)
+        .set_data_page_offset(data_offset.unwrap_or(dictionary_offset))
+        .set_dictionary_page_offset(Some(dictionary_offset))
+        .set_statistics(statistics)
+        .build()?;
+    let bytes_written = sink.bytes_written() as u64;
+    Ok(DictionaryChunk {
+        bytes: sink.into_inner()?.into(),
+        close: ColumnCloseResult {
+            bytes_written,
+            rows_written: rows as u64,
+            metadata,
+            bloom_filter: None,
+            column_index: None,
+            offset_index: Some(offset_index.build()),
+        },
+    })
+}
+
+/// The sums over a chunk's pages (headers included) its metadata records.
+#[derive(Default)]
+struct ChunkSizes {
+    compressed: i64,
+    uncompressed: i64,
+}
+
+impl ChunkSizes {
+    fn add(&mut self, spec: &PageWriteSpec) {
+        self.compressed += spec.compressed_size as i64;
+        self.uncompressed += spec.uncompressed_size as i64;
+    }
+}
+
+/// A column's distinct values in order of first appearance (as the
+/// parquet crate orders its dictionaries) and each row's index into them.
+struct Dictionary<'a> {
+    column: &'a StringViewArray,
+    /// The row where each distinct value first appears.
+    first_rows: Vec<u32>,
+    /// Each row's dictionary index (0 for a null row, which has none).
+    keys: Vec<u32>,
+}
+
+impl<'a> Dictionary<'a> {
+    fn build(column: &'a StringViewArray) -> Dictionary<'a> {
+        let views = column.views();
+        let hasher = foldhash::fast::FixedState::default();
+        let hash_bytes = |bytes: &[u8]| std::hash::BuildHasher::hash_one(&hasher, bytes);
+        let hash_view = |view: u128| std::hash::BuildHasher::hash_one(&hasher, view);
+        // Values of up to 12 bytes, keyed by their view; longer ones by
+        // their bytes. A value is in one table only, by its length.
+        let mut inline: HashTable<u32> = HashTable::new();
+        let mut long: HashTable<u32> = HashTable::new();
+        let mut first_rows: Vec<u32> = Vec::new();
+        let mut keys = Vec::with_capacity(views.len());
+        // The last value's view, row and index: most rows repeat it.
+        let mut last: Option<(u128, usize, u32)> = None;
+        for (row, &view) in views.iter().enumerate() {
+            if column.is_null(row) {
+                keys.push(0);
+                continue;
+            }
+            let len = view as u32;
+            let key = match last {
+                Some((last_view, _, key)) if last_view == view => key,
+                // A long value's view holds its length, first 4 bytes and
+                // where its bytes lie: equal values copied apart differ
+                // only there.
+                Some((last_view, last_row, key))
+                    if len > INLINE_LEN
+                        && last_view as u64 == view as u64
+                        && column.value(row) == column.value(last_row) =>
+                {
+                    key
+                }
+                _ if len <= INLINE_LEN => {
+                    let next = first_rows.len() as u32;
+                    *inline
+                        .entry(
+                            hash_view(view),
+                            |&k| views[first_rows[k as usize] as usize] == view,
+                            |&k| hash_view(views[first_rows[k as usize] as usize]),
+                        )
+                        .or_insert_with(|| {
+                            first_rows.push(row as u32);
+                            next
+                        })
+                        .get()
+                }
+                _ => {
+                    let value = column.value(row).as_bytes();
+                    let next = first_rows.len() as u32;
+                    *long
+                        .entry(
+                            hash_bytes(value),
+                            |&k| column.value(first_rows[k as usize] as usize).as_bytes() == value,
+                            |&k| {
+                                hash_bytes(column.value(first_rows[k as usize] as usize).as_bytes())
+                            },
+                        )
+                        .or_insert_with(|| {
+                            first_rows.push(row as u32);
+                            next
+                        })
+                        .get()
+                }
+            };
+            keys.push(key);
+            last = Some((view, row, key));
+        }
+        Dictionary {
+            column,
+            first_rows,
+            keys,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.first_rows.len()
+    }
+
+    fn values(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        self.first_rows
+            .iter()
+            .map(|&row| self.column.value(row as usize).as_bytes())
+    }
+
+    /// Bits an index needs (0 for a dictionary of one value or none).
+    fn bit_width(&self) -> u8 {
+        let largest = self.len().saturating_sub(1) as u64;
+        (64 - largest.leading_zeros()) as u8
+    }
+
+    /// The dictionary page's values, PLAIN: each a 4-byte little-endian
+    /// length and its bytes.
+    fn plain_page(&self) -> Vec<u8> {
+        let mut page = Vec::new();
+        for value in self.values() {
+            page.extend_from_slice(&(value.len() as u32).to_le_bytes());
+            page.extend_from_slice(value);
+        }
+        page
+    }
+
+    /// The smallest and largest value, bytewise (UTF-8's order), as
+    /// Parquet's statistics compare them; `None` for an all-null column.
+    fn min_max(&self) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+        let min = self.values().min().map(<[u8]>::to_vec);
+        let max = self.values().max().map(<[u8]>::to_vec);
+        (min, max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, RecordBatch, StringViewArray};
+    use arrow_schema::{DataType, Field, Schema};
+    use bytes::Bytes;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::file::statistics::Statistics;
+    use proptest::prelude::*;
+
+    use super::super::parquet_io::{from_parquet, to_parquet, ColumnLayout};
+
+    /// Writes `values` as one text column through `to_parquet` (this
+    /// module's chunks), reads the file back with the parquet crate's
+    /// Arrow reader and checks the values and each row group's statistics.
+    fn round_trip(values: &[Option<String>], nullable: bool) {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "text",
+            DataType::Utf8View,
+            nullable,
+        )]));
+        let column: ArrayRef = Arc::new(StringViewArray::from_iter(
+            values.iter().map(|v| v.as_deref()),
+        ));
+        let batch = RecordBatch::try_new(schema.clone(), vec![column]).unwrap();
+        let bytes = to_parquet(&batch, |_| ColumnLayout::Dictionary).unwrap();
+
+        let reader = SerializedFileReader::new(Bytes::from(bytes.clone())).unwrap();
+        let mut start = 0;
+        for group in reader.metadata().row_groups() {
+            let rows = &values[start..start + group.num_rows() as usize];
+            start += rows.len();
+            let chunk = group.column(0);
+            assert_eq!(chunk.num_values() as usize, rows.len());
+            let present = || rows.iter().flatten().map(String::as_bytes);
+            let Some(Statistics::ByteArray(stats)) = chunk.statistics() else {
+                panic!("no byte-array statistics: {:?}", chunk.statistics());
+            };
+            assert_eq!(stats.min_opt().map(|v| v.data()), present().min());
+            assert_eq!(stats.max_opt().map(|v| v.data()), present().max());
+            let nulls = rows.iter().filter(|v| v.is_none()).count() as u64;
+            assert_eq!(stats.null_count_opt(), Some(nulls));
+        }
+        assert_eq!(start, values.len());
+        assert_eq!(from_parquet(bytes, &schema).unwrap(), batch);
+    }
+
+    #[test]
+    fn columns_of_many_pages_short_and_long_values_and_nulls_read_back() {
+        // 45,000 rows: three data pages of up to 20,000; 600 distinct
+        // values (10-bit indices), inline (<= 12 bytes) and longer, in
+        // runs of 9 as a basket's fields are, every 7th row null; runs of
+        // one kind follow each other, so neighbouring long values share
+        // their length and first bytes.
+        let values: Vec<Option<String>> = (0..45_000)
+            .map(|i| {
+                let run = i / 9;
+                (i % 7 != 3).then(|| match run / 50 % 3 {
+                    0 => format!("S{}", run % 200),
+                    1 => format!("a-longer-value-{:03}", run % 200),
+                    _ => format!("B{:011}", run % 200),
+                })
+            })
+            .collect();
+        round_trip(&values, true);
+        let present: Vec<Option<String>> = values.iter().flatten().cloned().map(Some).collect();
+        round_trip(&present, false);
+    }
+
+    #[test]
+    fn empty_all_null_and_single_value_columns_read_back() {
+        round_trip(&[], true);
+        round_trip(&[None, None, None], true);
+        round_trip(&vec![Some("only".to_string()); 50], false);
+        round_trip(&[Some(String::new()), Some("x".repeat(40))], false);
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_column_reads_back_with_its_statistics(
+            pool in prop::collection::vec("[a-c]{0,16}", 1..8),
+            picks in prop::collection::vec((0usize..8, 1usize..20, 0u8..5), 0..60),
+        ) {
+            // Runs of values drawn from a small pool (so values repeat
+            // both in a row and apart), some null.
+            let mut values = Vec::new();
+            for (pick, run, null) in picks {
+                let value = (null != 0).then(|| pool[pick % pool.len()].clone());
+                values.extend(std::iter::repeat_n(value, run));
+            }
+            round_trip(&values, true);
+        }
+    }
+}
