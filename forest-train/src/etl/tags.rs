@@ -544,9 +544,42 @@ impl BasketState {
     }
 }
 
+/// Each basket's (product, lines) pairs in one list,
+/// `list[start[b]..start[b + 1]]` for the `b`-th basket of a fit: what a
+/// changed tag passes on to the misses of the basket's other products
+/// ([`Sampler::resample`]). In one list, a basket's products are a
+/// lookup away rather than behind its `IndexedBasket` and that one's
+/// vector (two loads that each missed the cache), and the list of a basket
+/// a few ahead can be asked for early. Built once per fit (or once for all
+/// brackets) and shared by its chains.
+struct Members {
+    start: Vec<u32>,
+    list: Vec<(u32, u32)>,
+}
+
+impl Members {
+    fn of(baskets: &[&IndexedBasket]) -> Members {
+        let mut start = Vec::with_capacity(baskets.len() + 1);
+        let mut list = Vec::with_capacity(baskets.iter().map(|b| b.products.len()).sum());
+        start.push(0);
+        for b in baskets {
+            list.extend_from_slice(&b.products);
+            start.push(list.len() as u32);
+        }
+        Members { start, list }
+    }
+
+    /// Basket `b`'s (product, lines) pairs.
+    fn of_basket(&self, b: usize) -> &[(u32, u32)] {
+        &self.list[self.start[b] as usize..self.start[b + 1] as usize]
+    }
+}
+
 /// The sampler's state over the baskets and products of one fit.
 struct Sampler<'a> {
     baskets: Vec<&'a IndexedBasket>,
+    /// The products of `baskets`, in one list.
+    members: &'a Members,
     /// Per product, the (basket, lines) it appears in among `baskets`.
     occurrences: &'a Occurrences,
     tag: Vec<u8>,
@@ -592,6 +625,8 @@ impl TagIndex {
     /// from inside its own mode.
     pub fn choose_bracket(&self, config: &TagConfig, seed: u64) -> Bracket {
         let brackets = Bracket::candidates();
+        let all: Vec<&IndexedBasket> = self.baskets.iter().collect();
+        let members = Members::of(&all);
         let scores: Vec<u64> = brackets
             .par_iter()
             .enumerate()
@@ -601,7 +636,8 @@ impl TagIndex {
                 ));
                 let mut sampler = Sampler::new(
                     self,
-                    self.baskets.iter().collect(),
+                    all.clone(),
+                    &members,
                     &self.occurrences,
                     bracket.threshold(),
                 );
@@ -641,6 +677,7 @@ impl TagIndex {
         let baskets: Vec<&IndexedBasket> = self.baskets.iter().filter(|b| kept(b)).collect();
         let filtered = exclude.map(|_| self.occurrences.keeping(&self.baskets, kept));
         let occurrences = filtered.as_ref().unwrap_or(&self.occurrences);
+        let members = Members::of(&baskets);
         let products = occurrences.products();
         let mut posterior = vec![[0.0f64; N_TAGS]; self.codes.len()];
         let mut emission = [[0.0f64; N_TAGS]; N_TAGS];
@@ -652,7 +689,13 @@ impl TagIndex {
             let mut rng = ChaCha8Rng::seed_from_u64(forest_core::splitmix::mix(
                 seed ^ (exclude.map_or(0, |f| f as u64 + 1) << 32) ^ ((chain as u64) << 48),
             ));
-            let mut sampler = Sampler::new(self, baskets.clone(), occurrences, bracket.threshold());
+            let mut sampler = Sampler::new(
+                self,
+                baskets.clone(),
+                &members,
+                occurrences,
+                bracket.threshold(),
+            );
             let mut order = products.clone();
             for sweep in 0..config.burn_in + config.samples {
                 shuffle(&mut order, &mut rng);
@@ -787,6 +830,7 @@ impl<'a> Sampler<'a> {
     fn new(
         index: &TagIndex,
         baskets: Vec<&'a IndexedBasket>,
+        members: &'a Members,
         occurrences: &'a Occurrences,
         threshold: f32,
     ) -> Self {
@@ -849,6 +893,7 @@ impl<'a> Sampler<'a> {
             segments,
             log_emission: [[0.0; N_TAGS]; N_TAGS],
             baskets,
+            members,
             occurrences,
             tag,
             class_counts,
@@ -937,7 +982,21 @@ impl<'a> Sampler<'a> {
         if new != old {
             self.sweep_updates += self.co_members[p];
             let shift = new as i64 - old as i64;
-            for &(b, c) in self.occurrences.of_product(p) {
+            let occurrences = self.occurrences.of_product(p);
+            for (i, &(b, c)) in occurrences.iter().enumerate() {
+                // The state and list start of a basket a few ahead, then
+                // the products of a nearer one (its start is in cache by
+                // then): the walk waits on neither.
+                if let Some(&(far, _)) = occurrences.get(i + 2 * PASS_ON_PREFETCH) {
+                    prefetch(&self.state[far as usize]);
+                    prefetch(&self.members.start[far as usize]);
+                }
+                if let Some(&(near, _)) = occurrences.get(i + PASS_ON_PREFETCH) {
+                    let first = self.members.start[near as usize] as usize;
+                    if let Some(member) = self.members.list.get(first) {
+                        prefetch(member);
+                    }
+                }
                 let before = self.state[b as usize];
                 // A basket's lines bound its sum: no overflow.
                 let after = BasketState {
@@ -948,7 +1007,7 @@ impl<'a> Sampler<'a> {
                 if self.counting {
                     continue;
                 }
-                for &(q, cq) in &self.baskets[b as usize].products {
+                for &(q, cq) in self.members.of_basket(b as usize) {
                     if q as usize == p {
                         continue;
                     }
@@ -1059,6 +1118,11 @@ impl<'a> Sampler<'a> {
 /// against 0.75-0.84 s (3 runs each, when every resample counted); 16
 /// ahead measured the same as 8.
 const PREFETCH_DISTANCE: usize = 8;
+
+/// Occurrences ahead whose basket's products a pass-on asks the cache for
+/// ([`Sampler::resample`]); its state and list start are asked for at twice
+/// the distance.
+const PASS_ON_PREFETCH: usize = 4;
 
 /// Asks the cache for `value`'s line, without waiting for it.
 #[inline(always)]
@@ -1234,12 +1298,9 @@ mod tests {
     fn kept_misses_equal_counted_ones() {
         let index = planted(300, 5).index();
         let config = small();
-        let mut sampler = Sampler::new(
-            &index,
-            index.baskets.iter().collect(),
-            &index.occurrences,
-            0.21,
-        );
+        let baskets: Vec<&IndexedBasket> = index.baskets.iter().collect();
+        let members = Members::of(&baskets);
+        let mut sampler = Sampler::new(&index, baskets, &members, &index.occurrences, 0.21);
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let products = index.occurrences.products();
         // Kept from the start, whatever passing the changes on costs.
