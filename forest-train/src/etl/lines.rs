@@ -57,7 +57,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
-use arrow_array::builder::{Float64Builder, Int32Builder, Int64Builder, StringViewBuilder};
+use arrow_array::builder::{Float64Builder, Int32Builder, Int64Builder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type};
 use arrow_array::{
@@ -65,6 +65,8 @@ use arrow_array::{
     UInt32Array,
 };
 use arrow_schema::{DataType, Field, Schema};
+
+use super::text_column::TextColumnBuilder;
 
 /// The columns of a raw file, in the order dunnhumby ships them.
 pub const RAW_COLUMNS: [&str; 22] = [
@@ -399,7 +401,7 @@ impl<'a> FromIterator<Line<'a>> for Lines {
 pub struct LinesBuilder {
     ints: [Int32Builder; INTS],
     spend: Float64Builder,
-    texts: [StringViewBuilder; TEXTS],
+    texts: [TextColumnBuilder; TEXTS],
     source_line: Int64Builder,
 }
 
@@ -415,7 +417,7 @@ impl LinesBuilder {
         LinesBuilder {
             ints: std::array::from_fn(|_| Int32Builder::with_capacity(lines)),
             spend: Float64Builder::with_capacity(lines),
-            texts: std::array::from_fn(|_| StringViewBuilder::with_capacity(lines)),
+            texts: std::array::from_fn(|_| TextColumnBuilder::with_capacity(lines)),
             source_line: Int64Builder::with_capacity(lines),
         }
     }

@@ -27,6 +27,7 @@ pub mod raw;
 mod rle_hybrid;
 pub mod silver;
 pub mod tags;
+mod text_column;
 mod writes;
 
 use std::collections::BTreeMap;
