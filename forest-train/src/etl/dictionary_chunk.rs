@@ -99,23 +99,33 @@ pub fn write_dictionary_chunk(
     for start in (0..rows).step_by(page_rows.max(1)) {
         let end = rows.min(start + page_rows.max(1));
         let mut raw = Vec::new();
-        let page = start..end;
+        let keys = &dictionary.keys[start..end];
+        // A column without nulls (most) is encoded from its keys as they
+        // are, and its levels (if nullable) as one run.
+        let dense = column.null_count() == 0;
         if nullable {
-            let levels: Vec<u32> = page
-                .clone()
-                .map(|row| column.is_valid(row) as u32)
-                .collect();
             let mut encoded = Vec::new();
-            rle_hybrid::encode(&levels, 1, &mut encoded);
+            if dense {
+                rle_hybrid::encode_run(1, keys.len(), 1, &mut encoded);
+            } else {
+                let levels: Vec<u32> = (start..end)
+                    .map(|row| column.is_valid(row) as u32)
+                    .collect();
+                rle_hybrid::encode(&levels, 1, &mut encoded);
+            }
             raw.extend_from_slice(&(encoded.len() as u32).to_le_bytes());
             raw.extend_from_slice(&encoded);
         }
-        let indices: Vec<u32> = page
-            .filter(|&row| column.is_valid(row))
-            .map(|row| dictionary.keys[row])
-            .collect();
         raw.push(bit_width);
-        rle_hybrid::encode(&indices, bit_width, &mut raw);
+        if dense {
+            rle_hybrid::encode(keys, bit_width, &mut raw);
+        } else {
+            let present: Vec<u32> = (start..end)
+                .filter(|&row| column.is_valid(row))
+                .map(|row| dictionary.keys[row])
+                .collect();
+            rle_hybrid::encode(&present, bit_width, &mut raw);
+        }
         let (buf, size) = compress(raw)?;
         let spec = pages.write_page(CompressedPage::new(
             Page::DataPage {

@@ -24,7 +24,7 @@ pub fn encode(values: &[u32], bit_width: u8, out: &mut Vec<u8>) {
     while i < values.len() {
         let run = run_at(i);
         if run >= 8 {
-            repeated(values[i], run, bit_width, out);
+            encode_run(values[i], run, bit_width, out);
             i += run;
             continue;
         }
@@ -48,14 +48,14 @@ pub fn encode(values: &[u32], bit_width: u8, out: &mut Vec<u8>) {
         if borrowed {
             // The rest of the run it borrowed from, as a repeated run.
             let rest = run_at(i);
-            repeated(values[i], rest, bit_width, out);
+            encode_run(values[i], rest, bit_width, out);
             i += rest;
         }
     }
 }
 
-/// `value` repeated `count` times.
-fn repeated(value: u32, count: usize, bit_width: u8, out: &mut Vec<u8>) {
+/// `value` repeated `count` times, as one run.
+pub fn encode_run(value: u32, count: usize, bit_width: u8, out: &mut Vec<u8>) {
     uleb128((count as u64) << 1, out);
     let bytes = usize::from(bit_width).div_ceil(8);
     out.extend_from_slice(&value.to_le_bytes()[..bytes]);
