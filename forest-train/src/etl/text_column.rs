@@ -6,9 +6,10 @@
 //! view, and the builder copies each into its view with a `memcpy` call
 //! sized at run time (its appends were 5% of the ETL's instructions on 52
 //! synthetic weeks). Here a short value is read as two overlapping
-//! fixed-size loads; the array is the same, view for view. Appending a
-//! line ([`super::lines::LinesBuilder::push`]) on 13 synthetic weeks:
-//! 495M -> 414M instructions.
+//! fixed-size loads; the array holds the same values (inline views bit
+//! for bit), and a long value that repeats the one before shares its view.
+//! Appending a line ([`super::lines::LinesBuilder::push`]) on 13
+//! synthetic weeks: 495M -> 414M instructions.
 
 use std::sync::Arc;
 
@@ -28,6 +29,8 @@ pub struct TextColumnBuilder {
     /// Full blocks.
     blocks: Vec<Buffer>,
     nulls: NullBufferBuilder,
+    /// The view of the last long value, 0 before the first.
+    last_long: u128,
 }
 
 impl TextColumnBuilder {
@@ -38,6 +41,7 @@ impl TextColumnBuilder {
             block: Vec::new(),
             blocks: Vec::new(),
             nulls: NullBufferBuilder::new(values),
+            last_long: 0,
         }
     }
 
@@ -67,8 +71,21 @@ impl TextColumnBuilder {
     }
 
     /// The view of a value longer than 12 bytes: its length, its first 4
-    /// bytes, and where it lies (block, offset), its bytes copied there.
+    /// bytes, and where it lies (block, offset), its bytes copied there,
+    /// unless it repeats the last long value (a basket's customer and id
+    /// on each of its lines, a file's name on all of them), whose view it
+    /// then shares: no copy, and equal views for the silver writer's run
+    /// check ([`super::dictionary_chunk`]).
     fn long_view(&mut self, bytes: &[u8]) -> u128 {
+        let prefix = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        let head = u128::from(bytes.len() as u32) | u128::from(prefix) << 32;
+        let last = self.last_long;
+        if last as u64 == head as u64 && (last >> 64) as u32 as usize == self.blocks.len() {
+            let offset = (last >> 96) as usize;
+            if self.block[offset..offset + bytes.len()] == *bytes {
+                return last;
+            }
+        }
         // An offset is 32 bits: a block ends before it would pass them.
         if self.block.len() + bytes.len() > u32::MAX as usize {
             self.blocks
@@ -76,11 +93,9 @@ impl TextColumnBuilder {
         }
         let offset = self.block.len() as u32;
         self.block.extend_from_slice(bytes);
-        let prefix = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-        u128::from(bytes.len() as u32)
-            | u128::from(prefix) << 32
-            | u128::from(self.blocks.len() as u32) << 64
-            | u128::from(offset) << 96
+        self.last_long =
+            head | u128::from(self.blocks.len() as u32) << 64 | u128::from(offset) << 96;
+        self.last_long
     }
 
     /// The column of the values appended, and an empty builder.
@@ -92,12 +107,14 @@ impl TextColumnBuilder {
         let views = ScalarBuffer::from(std::mem::take(&mut self.views));
         let blocks: Arc<[Buffer]> = std::mem::take(&mut self.blocks).into();
         let nulls = self.nulls.finish();
+        self.last_long = 0;
         // SAFETY: every view was made here from a `&str`: an inline view
         // holds the value's length and bytes, zero-padded; a long view its
         // length, first four bytes and a block and offset where its bytes
         // were copied whole (blocks are only appended to, and pushed in the
-        // order their indices were given). So each view is valid UTF-8
-        // within its block, which is what `try_new` would check.
+        // order their indices were given; a repeated value shares a view
+        // made so). So each view is valid UTF-8 within its block, which is
+        // what `try_new` would check.
         unsafe { StringViewArray::new_unchecked(views, blocks, nulls) }
     }
 }
@@ -139,11 +156,19 @@ mod tests {
 
     proptest! {
         /// The same array as Arrow's builder makes, inline views bit for
-        /// bit (long views point into other blocks, so values compare).
+        /// bit (long views point into other blocks, so values compare);
+        /// values drawn from a small pool, so that long ones repeat, in a
+        /// row and apart.
         #[test]
         fn columns_equal_arrows_own(
-            values in prop::collection::vec(prop::option::weighted(0.9, "[a-zé0-9 ]{0,30}"), 0..200),
+            pool in prop::collection::vec("[a-zé0-9 ]{0,30}", 1..6),
+            picks in prop::collection::vec((0usize..6, 1usize..4, 0u8..10), 0..100),
         ) {
+            let mut values = Vec::new();
+            for (pick, run, null) in picks {
+                let value = (null != 0).then(|| pool[pick % pool.len()].clone());
+                values.extend(std::iter::repeat_n(value, run));
+            }
             let mut ours = TextColumnBuilder::with_capacity(values.len());
             let mut arrows = StringViewBuilder::new();
             for value in &values {
@@ -157,6 +182,10 @@ mod tests {
                 prop_assert_eq!(ours.is_valid(i), value.is_some());
                 if value.as_ref().is_some_and(|v| v.len() <= INLINE_LEN) {
                     prop_assert_eq!(ours.views()[i], arrows.views()[i]);
+                }
+                // A long value right after the same long value shares its view.
+                if i > 0 && value.as_ref().is_some_and(|v| v.len() > INLINE_LEN) && values[i - 1] == *value {
+                    prop_assert_eq!(ours.views()[i], ours.views()[i - 1]);
                 }
             }
         }
