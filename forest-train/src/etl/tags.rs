@@ -555,6 +555,8 @@ impl BasketState {
 struct Members {
     start: Vec<u32>,
     list: Vec<(u32, u32)>,
+    /// Per basket, whether a product of it is on more than one line.
+    has_repeats: Vec<bool>,
 }
 
 impl Members {
@@ -566,7 +568,15 @@ impl Members {
             list.extend_from_slice(&b.products);
             start.push(list.len() as u32);
         }
-        Members { start, list }
+        let has_repeats = baskets
+            .iter()
+            .map(|b| b.products.iter().any(|&(_, lines)| lines > 1))
+            .collect();
+        Members {
+            start,
+            list,
+            has_repeats,
+        }
     }
 
     /// Basket `b`'s (product, lines) pairs.
@@ -1041,13 +1051,32 @@ impl<'a> Sampler<'a> {
                 if self.counting {
                     continue;
                 }
+                // What a member on one line gains in misses, by the shift
+                // (-2..=2) its own change of tag would make: most members
+                // are on one line, and a basket whose agreement moved for
+                // none of these shifts, and that has no member on more,
+                // changes no member's misses.
+                let flips: [i32; 5] = std::array::from_fn(|k| {
+                    let d = k as i64 - 2;
+                    i32::from(!after.agrees(d)) - i32::from(!before.agrees(d))
+                });
+                if flips == [0; 5] && !self.members.has_repeats[b as usize] {
+                    continue;
+                }
                 for &(q, cq) in self.members.of_basket(b as usize) {
                     if q as usize == p {
                         continue;
                     }
-                    let tq = i64::from(self.tag[q as usize]);
-                    for (t, m) in self.misses[q as usize].iter_mut().enumerate() {
-                        let d = i64::from(cq) * (t as i64 - tq);
+                    let tq = usize::from(self.tag[q as usize]);
+                    let misses = &mut self.misses[q as usize];
+                    if cq == 1 {
+                        for (t, m) in misses.iter_mut().enumerate() {
+                            *m += flips[t + 2 - tq];
+                        }
+                        continue;
+                    }
+                    for (t, m) in misses.iter_mut().enumerate() {
+                        let d = i64::from(cq) * (t as i64 - tq as i64);
                         *m += i32::from(!after.agrees(d)) - i32::from(!before.agrees(d));
                     }
                 }
