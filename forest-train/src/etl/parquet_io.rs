@@ -4,7 +4,6 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use arrow_array::cast::AsArray;
 use arrow_array::RecordBatch;
 use arrow_schema::{Field, Schema};
 use bytes::Bytes;
@@ -16,7 +15,7 @@ use parquet::file::metadata::ParquetMetaData;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
-use super::dictionary_chunk::write_dictionary_chunk;
+use super::dictionary_chunk;
 
 /// How a column's values are laid out in a Parquet file: chosen by the
 /// table that knows what the column holds, since a dictionary pays only
@@ -44,9 +43,10 @@ pub enum ColumnLayout {
 /// keeps the bytes the same across parquet crate upgrades that change
 /// nothing else, so content hashes are stable.
 ///
-/// A text column (string views) with a dictionary is encoded by
-/// [`write_dictionary_chunk`], which builds the dictionary at a fraction
-/// of the Arrow writer's cost; every other column by the Arrow writer.
+/// A column with a dictionary of text (string views) or 32-bit integers
+/// is encoded by [`dictionary_chunk`], which builds the dictionary at a
+/// fraction of the Arrow writer's cost; every other column by the Arrow
+/// writer.
 pub fn to_parquet(
     batch: &RecordBatch,
     layout: impl Fn(&Field) -> ColumnLayout,
@@ -88,12 +88,12 @@ fn encode(
         let mut row_group = file.next_row_group()?;
         for (c, (writer, field)) in writers.into_iter().zip(schema.fields()).enumerate() {
             let column = rows.column(c);
-            match column.as_string_view_opt() {
-                Some(text) if layout(field) == ColumnLayout::Dictionary => {
+            match layout(field) {
+                ColumnLayout::Dictionary if dictionary_chunk::supports(field.data_type()) => {
                     let descr = descriptors[c].clone();
                     let compression = props.compression(descr.path());
-                    let chunk = write_dictionary_chunk(
-                        text,
+                    let chunk = dictionary_chunk::write_dictionary_chunk(
+                        column.as_ref(),
                         descr,
                         compression,
                         props.data_page_row_count_limit(),

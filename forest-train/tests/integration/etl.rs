@@ -513,8 +513,9 @@ fn etl_output_is_the_same_bytes_across_runs_and_thread_counts() {
 }
 
 /// Silver is read by other tools than ours: pyarrow reads every silver
-/// part's text columns (their dictionary chunks are written by hand) with
-/// the values ours read, and with chunk statistics that match them.
+/// part's text and integer columns (their dictionary chunks are written by
+/// hand) with the values ours read, and with chunk statistics that match
+/// them.
 #[test]
 fn silver_parts_read_the_same_in_pyarrow() {
     const READ: &str = r#"
@@ -525,7 +526,7 @@ assert f.metadata.num_row_groups == 1, f.metadata.num_row_groups
 table = f.read()
 out = {}
 for i, field in enumerate(table.schema):
-    if str(field.type) != "string_view":
+    if str(field.type) not in ("string_view", "int32"):
         continue
     s = f.metadata.row_group(0).column(i).statistics
     out[field.name] = {
@@ -554,13 +555,34 @@ print(json.dumps(out))
         let lines = silver::read_lines(bytes).unwrap();
         let batch = lines.batch();
         let mut texts = 0;
+        let mut ints = 0;
         for (c, field) in batch.schema().fields().iter().enumerate() {
+            let read = &theirs[field.name()];
+            if let Some(column) = batch.column(c).as_primitive_opt::<Int32Type>() {
+                ints += 1;
+                let ours: Vec<Option<i64>> = column.iter().map(|v| v.map(i64::from)).collect();
+                let values: Vec<Option<i64>> = read["values"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_i64())
+                    .collect();
+                assert!(values == ours, "{key}: {} differs in pyarrow", field.name());
+                let present = || ours.iter().flatten().copied();
+                let stats = &read["stats"];
+                assert_eq!(
+                    (stats[0].as_i64(), stats[1].as_i64(), stats[2].as_u64()),
+                    (present().min(), present().max(), Some(0)),
+                    "{key}: statistics of {}",
+                    field.name()
+                );
+                continue;
+            }
             let Some(column) = batch.column(c).as_string_view_opt() else {
                 continue;
             };
             texts += 1;
             let ours: Vec<Option<&str>> = column.iter().collect();
-            let read = &theirs[field.name()];
             let values: Vec<Option<&str>> = read["values"]
                 .as_array()
                 .unwrap_or_else(|| panic!("{key}: pyarrow has no text column {}", field.name()))
@@ -578,6 +600,7 @@ print(json.dumps(out))
                 field.name()
             );
         }
+        assert_eq!(ints, 5, "{key}: the integer columns of silver");
         assert_eq!(texts, 17, "{key}: the text columns of silver");
     }
 }
