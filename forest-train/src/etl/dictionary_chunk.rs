@@ -560,14 +560,7 @@ mod tests {
             pool in prop::collection::vec("[a-c]{0,16}", 1..8),
             picks in prop::collection::vec((0usize..8, 1usize..20, 0u8..5), 0..60),
         ) {
-            // Runs of values drawn from a small pool (so values repeat
-            // both in a row and apart), some null.
-            let mut values = Vec::new();
-            for (pick, run, null) in picks {
-                let value = (null != 0).then(|| pool[pick % pool.len()].clone());
-                values.extend(std::iter::repeat_n(value, run));
-            }
-            round_trip(&values, true);
+            round_trip(&super::super::text_column::pool_runs(&pool, &picks), true);
         }
     }
 }

@@ -146,6 +146,19 @@ fn inline_view(bytes: &[u8]) -> u128 {
     len as u128 | payload << 32
 }
 
+/// Test columns: for each `(pick, run, null)`, `run` rows of the pool's
+/// value `pick` (modulo its length), or of nulls where `null` is 0; from a
+/// small pool values repeat both in a row and apart, as in silver.
+#[cfg(test)]
+pub(super) fn pool_runs(pool: &[String], picks: &[(usize, usize, u8)]) -> Vec<Option<String>> {
+    let mut values = Vec::new();
+    for &(pick, run, null) in picks {
+        let value = (null != 0).then(|| pool[pick % pool.len()].clone());
+        values.extend(std::iter::repeat_n(value, run));
+    }
+    values
+}
+
 #[cfg(test)]
 mod tests {
     use arrow_array::builder::StringViewBuilder;
@@ -164,11 +177,7 @@ mod tests {
             pool in prop::collection::vec("[a-zé0-9 ]{0,30}", 1..6),
             picks in prop::collection::vec((0usize..6, 1usize..4, 0u8..10), 0..100),
         ) {
-            let mut values = Vec::new();
-            for (pick, run, null) in picks {
-                let value = (null != 0).then(|| pool[pick % pool.len()].clone());
-                values.extend(std::iter::repeat_n(value, run));
-            }
+            let values = pool_runs(&pool, &picks);
             let mut ours = TextColumnBuilder::with_capacity(values.len());
             let mut arrows = StringViewBuilder::new();
             for value in &values {
