@@ -76,7 +76,7 @@ pub fn write_dictionary_chunk(
 ) -> Result<DictionaryChunk> {
     let signed = descr.sort_order().is_signed();
     let nulls = Some(column.null_count() as u64);
-    let mut dictionary = match column.data_type() {
+    let mut encoded = match column.data_type() {
         DataType::Utf8View => {
             let dictionary = Dictionary::build(column.as_string_view());
             let (min, max) = dictionary.min_max();
@@ -139,11 +139,11 @@ pub fn write_dictionary_chunk(
     let mut pages = SerializedPageWriter::new(&mut sink);
     let mut sizes = ChunkSizes::default();
 
-    let (buf, size) = compress(std::mem::take(&mut dictionary.plain_page))?;
+    let (buf, size) = compress(std::mem::take(&mut encoded.plain_page))?;
     let spec = pages.write_page(CompressedPage::new(
         Page::DictionaryPage {
             buf,
-            num_values: dictionary.distinct as u32,
+            num_values: encoded.distinct as u32,
             encoding: Encoding::PLAIN,
             is_sorted: false,
         },
@@ -153,7 +153,7 @@ pub fn write_dictionary_chunk(
     sizes.add(&spec);
 
     // Bits an index needs (0 for a dictionary of one value or none).
-    let bit_width = (64 - (dictionary.distinct.saturating_sub(1) as u64).leading_zeros()) as u8;
+    let bit_width = (64 - (encoded.distinct.saturating_sub(1) as u64).leading_zeros()) as u8;
     let mut offset_index = OffsetIndexBuilder::new();
     let mut data_offset = None;
     let mut data_pages = 0;
@@ -161,22 +161,22 @@ pub fn write_dictionary_chunk(
     for start in (0..rows).step_by(page_rows.max(1)) {
         let end = rows.min(start + page_rows.max(1));
         let mut raw = Vec::new();
-        let keys = &dictionary.keys[start..end];
+        let keys = &encoded.keys[start..end];
         // A column without nulls (most) is encoded from its keys as they
         // are, and its levels (if nullable) as one run.
         let dense = column.null_count() == 0;
         if nullable {
-            let mut encoded = Vec::new();
+            let mut def_levels = Vec::new();
             if dense {
-                rle_hybrid::encode_run(1, keys.len(), 1, &mut encoded);
+                rle_hybrid::encode_run(1, keys.len(), 1, &mut def_levels);
             } else {
                 let levels: Vec<u32> = (start..end)
                     .map(|row| column.is_valid(row) as u32)
                     .collect();
-                rle_hybrid::encode(&levels, 1, &mut encoded);
+                rle_hybrid::encode(&levels, 1, &mut def_levels);
             }
-            raw.extend_from_slice(&(encoded.len() as u32).to_le_bytes());
-            raw.extend_from_slice(&encoded);
+            raw.extend_from_slice(&(def_levels.len() as u32).to_le_bytes());
+            raw.extend_from_slice(&def_levels);
         }
         raw.push(bit_width);
         if dense {
@@ -184,7 +184,7 @@ pub fn write_dictionary_chunk(
         } else {
             let present: Vec<u32> = (start..end)
                 .filter(|&row| column.is_valid(row))
-                .map(|row| dictionary.keys[row])
+                .map(|row| encoded.keys[row])
                 .collect();
             rle_hybrid::encode(&present, bit_width, &mut raw);
         }
@@ -230,7 +230,7 @@ pub fn write_dictionary_chunk(
         .set_num_values(rows as i64)
         .set_data_page_offset(data_offset.unwrap_or(dictionary_offset))
         .set_dictionary_page_offset(Some(dictionary_offset))
-        .set_statistics(dictionary.statistics)
+        .set_statistics(encoded.statistics)
         .build()?;
     let bytes_written = sink.bytes_written() as u64;
     Ok(DictionaryChunk {
