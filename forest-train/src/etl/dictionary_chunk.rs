@@ -74,8 +74,30 @@ pub fn write_dictionary_chunk(
     compression: Compression,
     page_rows: usize,
 ) -> Result<DictionaryChunk> {
+    // What this writer can lay out: flat columns (definition levels of
+    // one bit), a value per row, a chunk of rows a 32-bit index can count.
+    let rows = column.len();
+    if descr.max_rep_level() > 0 || descr.max_def_level() > 1 {
+        return Err(ParquetError::NYI(format!(
+            "dictionary chunks of nested columns ({})",
+            descr.path()
+        )));
+    }
+    let nullable = descr.max_def_level() > 0;
+    if !nullable && column.null_count() > 0 {
+        return Err(ParquetError::General(format!(
+            "column {} is required but holds {} nulls",
+            descr.path(),
+            column.null_count()
+        )));
+    }
+    if rows == 0 || rows > u32::MAX as usize {
+        return Err(ParquetError::General(format!(
+            "a dictionary chunk of {rows} rows (1 to 2^32 - 1)"
+        )));
+    }
     let signed = descr.sort_order().is_signed();
-    let nulls = Some(column.null_count() as u64);
+    let null_count = Some(column.null_count() as u64);
     let mut encoded = match column.data_type() {
         DataType::Utf8View => {
             let dictionary = Dictionary::build(column.as_string_view());
@@ -84,7 +106,7 @@ pub fn write_dictionary_chunk(
                 min.map(ByteArray::from),
                 max.map(ByteArray::from),
                 None,
-                nulls,
+                null_count,
                 false,
             )
             .with_backwards_compatible_min_max(signed);
@@ -99,7 +121,7 @@ pub fn write_dictionary_chunk(
             let dictionary = IntDictionary::build(column.as_primitive::<Int32Type>());
             let min = dictionary.distinct.iter().min().copied();
             let max = dictionary.distinct.iter().max().copied();
-            let statistics = ValueStatistics::new(min, max, None, nulls, false)
+            let statistics = ValueStatistics::new(min, max, None, null_count, false)
                 .with_backwards_compatible_min_max(signed);
             Encoded {
                 plain_page: dictionary
@@ -118,14 +140,25 @@ pub fn write_dictionary_chunk(
             )))
         }
     };
-    let nullable = descr.max_def_level() > 0;
+    // Page sizes are 32-bit signed in a page header and the offset index.
+    let fits = |size: usize| -> Result<()> {
+        match i32::try_from(size) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(ParquetError::General(format!(
+                "a page of {size} bytes in column {}: Parquet's page sizes are 32-bit",
+                descr.path()
+            ))),
+        }
+    };
     let compress = |raw: Vec<u8>| -> Result<(Bytes, usize)> {
         let size = raw.len();
+        fits(size)?;
         match compression {
             Compression::SNAPPY => {
                 let packed = snap::raw::Encoder::new()
                     .compress_vec(&raw)
                     .map_err(|e| ParquetError::External(Box::new(e)))?;
+                fits(packed.len())?;
                 Ok((packed.into(), size))
             }
             Compression::UNCOMPRESSED => Ok((raw.into(), size)),
@@ -157,14 +190,13 @@ pub fn write_dictionary_chunk(
     let mut offset_index = OffsetIndexBuilder::new();
     let mut data_offset = None;
     let mut data_pages = 0;
-    let rows = column.len();
+    // A column without nulls (most) is encoded from its keys as they are,
+    // and its levels (if nullable) as one run.
+    let dense = column.null_count() == 0;
     for start in (0..rows).step_by(page_rows.max(1)) {
         let end = rows.min(start + page_rows.max(1));
         let mut raw = Vec::new();
         let keys = &encoded.keys[start..end];
-        // A column without nulls (most) is encoded from its keys as they
-        // are, and its levels (if nullable) as one run.
-        let dense = column.null_count() == 0;
         if nullable {
             let mut def_levels = Vec::new();
             if dense {
@@ -458,12 +490,14 @@ mod tests {
     use arrow_array::{ArrayRef, Int32Array, RecordBatch, StringViewArray};
     use arrow_schema::{DataType, Field, Schema};
     use bytes::Bytes;
-    use parquet::basic::Encoding;
+    use parquet::arrow::ArrowSchemaConverter;
+    use parquet::basic::{Compression, Encoding};
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::file::statistics::Statistics;
     use proptest::prelude::*;
 
     use super::super::parquet_io::{from_parquet, to_parquet, ColumnLayout};
+    use super::write_dictionary_chunk;
 
     /// Writes `values` as one text column through `to_parquet` (this
     /// module's chunks), reads the file back with the parquet crate's
@@ -544,6 +578,32 @@ mod tests {
             (Some(&i32::MIN), Some(&i32::MAX), Some(nulls))
         );
         assert_eq!(from_parquet(bytes, &schema).unwrap(), batch);
+    }
+
+    /// What the writer cannot lay out is an error, not a bad file: a chunk
+    /// of no rows (`to_parquet` writes no row group for an empty batch),
+    /// or nulls in a required column.
+    #[test]
+    fn chunks_it_cannot_lay_out_are_errors() {
+        let write = |values: Vec<Option<i32>>, nullable: bool| {
+            let schema = Schema::new(vec![Field::new("n", DataType::Int32, nullable)]);
+            let descr = ArrowSchemaConverter::new()
+                .convert(&schema)
+                .unwrap()
+                .column(0);
+            let column = Int32Array::from(values);
+            write_dictionary_chunk(&column, descr, Compression::SNAPPY, 1024)
+                .err()
+                .map(|e| e.to_string())
+        };
+        let empty = write(vec![], true).unwrap();
+        assert!(empty.contains("of 0 rows"), "{empty}");
+        let required = write(vec![Some(1), None], false).unwrap();
+        assert!(
+            required.contains("required but holds 1 nulls"),
+            "{required}"
+        );
+        assert_eq!(write(vec![Some(1), None], true), None);
     }
 
     #[test]
