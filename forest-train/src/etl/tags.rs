@@ -1055,9 +1055,8 @@ impl<'a> Sampler<'a> {
                 // (-2..=2) its own change of tag would make: most members
                 // are on one line, and a basket whose agreement moved for
                 // none of these shifts, and that has no member on more,
-                // changes no member's misses.
-                // Shifts of -2..=2 cover every change of a member on one
-                // line while there are three tags.
+                // changes no member's misses. (Shifts of -2..=2 cover every
+                // change of tag while there are three tags.)
                 const _: () = assert!(N_TAGS == 3);
                 let flips: [i32; 5] = std::array::from_fn(|k| {
                     let d = k as i64 - 2;
